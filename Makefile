@@ -1,0 +1,110 @@
+# Cortex - build, test and benchmark.
+#   make                 library (build/libcortex.a, build/libcortex.so) and CLI (build/cortex)
+#   make test            build and run the whole test suite
+#   make test SANITIZE=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench           benchmarks side by side with PyTorch
+#   make demo            install what is missing, build, get data, train and show a model
+# Toggles: DEBUG=1 (no optimisation), SANITIZE=1, WERROR=1.
+
+CC ?= cc
+BUILD := build
+ifeq ($(SANITIZE),1)
+  BUILD := build/sanitize
+endif
+
+CFLAGS_OPT := -O3
+ifeq ($(DEBUG),1)
+  CFLAGS_OPT := -O0 -g
+endif
+CFLAGS_SAN :=
+LDFLAGS_SAN :=
+ifeq ($(SANITIZE),1)
+  CFLAGS_OPT := -O1 -g
+  CFLAGS_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+                -DCX_NO_CLONES
+  LDFLAGS_SAN := -fsanitize=address,undefined
+endif
+ifeq ($(WERROR),1)
+  CFLAGS_OPT += -Werror
+endif
+
+CPPFLAGS := -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE -MMD -MP
+CFLAGS := -std=c11 -Wall -Wextra -fPIC -fopenmp $(CFLAGS_OPT) $(CFLAGS_SAN)
+LDLIBS := -lm -ldl -lpthread
+LDFLAGS := -fopenmp $(LDFLAGS_SAN)
+
+LIB_SRC := $(sort $(wildcard src/*/*.c src/backend/cpu/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+OPS_SRC := $(filter-out src/ops/registry.c,$(wildcard src/ops/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c))
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+
+LIB_A := $(BUILD)/libcortex.a
+LIB_SO := $(BUILD)/libcortex.so
+CLI := $(BUILD)/cortex
+TEST_BIN := $(BUILD)/test_cortex
+OPS_DEF := $(BUILD)/gen/ops.def
+GROUPS_DEF := $(BUILD)/gen/test_groups.def
+
+.PHONY: all test bench demo clean golden
+all: $(LIB_A) $(LIB_SO) $(CLI)
+
+# The op list: every CX_OP_DEFINE(name, ...) line in src/ops/*.c becomes CX_OP(name).
+# Rewritten only when it changes, so editing an op file does not rebuild everything.
+$(OPS_DEF): $(OPS_SRC) Makefile
+	@mkdir -p $(dir $@)
+	@grep -h '^CX_OP_DEFINE(' $(OPS_SRC) | sed -E 's/^CX_OP_DEFINE\(([a-z0-9_]+),.*/CX_OP(\1)/' \
+	    | sort > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+# The test groups: every CX_TEST_GROUP(name) line in tests/*.c becomes CX_GROUP(name).
+$(GROUPS_DEF): $(TEST_SRC) Makefile
+	@mkdir -p $(dir $@)
+	@grep -h '^CX_TEST_GROUP(' $(TEST_SRC) | sed -E 's/^CX_TEST_GROUP\(([a-z0-9_]+)\).*/CX_GROUP(\1)/' \
+	    > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+$(BUILD)/obj/tests/main.o: $(GROUPS_DEF)
+
+$(BUILD)/obj/%.o: %.c | $(OPS_DEF) $(GROUPS_DEF)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/src/ops/registry.o: $(OPS_DEF)
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(CLI): $(BUILD)/obj/tools/cortex.o $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TEST_BIN): $(TEST_OBJ) $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+# Sanitizer runs: leaks are errors; OpenMP's thread pool lives until exit by design.
+test: all $(TEST_BIN)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	    CX_NUM_THREADS=$${CX_NUM_THREADS:-2} ./$(TEST_BIN)
+
+$(BUILD)/bench/%: bench/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+bench: $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+	scripts/bench
+
+golden:
+	/usr/bin/python3 scripts/golden/ops.py
+
+demo: all
+	@echo "make demo: the training stack (issue #3) is not built yet; 'make test' runs the core."
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

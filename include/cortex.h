@@ -1,0 +1,295 @@
+/*
+ * cortex.h - the public C API of Cortex, a deep-learning framework in C11.
+ *
+ * Tensors are opaque handles (cx_tensor *) with a dtype, up to CX_MAX_DIMS dimensions and
+ * strides; the logical layout is row-major, images are NCHW as in PyTorch.
+ *
+ * Errors: functions that can fail return NULL or a cx_status and set a thread-local message,
+ * read with cx_last_error(). Every op accepts NULL inputs and then returns NULL, keeping the
+ * first error's message, so a chain of ops needs one check at its end:
+ *
+ *     cx_tensor *y = cx_relu(cx_add(cx_matmul(x, w), b));
+ *     if (!y) fprintf(stderr, "%s\n", cx_last_error());
+ *
+ * Ownership: every function returning cx_tensor * gives the caller one reference.
+ *   - With no arena active, tensors live on the heap: release them with cx_tensor_free().
+ *     The autograd graph holds its own references, so freeing an intermediate result before
+ *     cx_backward() is safe.
+ *   - Between cx_arena_begin(a) and cx_arena_end(a), new tensors (op results, gradients of
+ *     arena tensors, temporaries) come from arena a; cx_tensor_free() on them does nothing and
+ *     cx_arena_reset(a) releases them all at once. This is how a training step runs without
+ *     heap allocation: parameters on the heap, the step inside an arena reset every step.
+ *
+ * Threads: a tensor and the graph built from it belong to one thread at a time. Kernels use
+ * OpenMP; CX_NUM_THREADS or cx_set_num_threads() sets the count.
+ */
+#ifndef CORTEX_H
+#define CORTEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CX_VERSION "0.1.0"
+#define CX_MAX_DIMS 8
+
+/* ---------------------------------------------------------------------------------------- */
+/* Status and errors                                                                         */
+
+typedef enum {
+    CX_OK = 0,
+    CX_ERR_SHAPE,       /* shapes do not fit the op */
+    CX_ERR_DTYPE,       /* wrong element type for the op */
+    CX_ERR_ARG,         /* bad argument: NULL, freed tensor, dimension out of range, ... */
+    CX_ERR_OOM,         /* an allocation failed or a size is absurd */
+    CX_ERR_IO,          /* reading or writing a file failed */
+    CX_ERR_FORMAT,      /* a file is not in the expected format, or is damaged */
+    CX_ERR_DEVICE,      /* the compute device failed */
+    CX_ERR_UNSUPPORTED, /* valid request this build or device cannot do */
+} cx_status;
+
+/* The message of the last error on this thread ("" if none). Valid until the next error. */
+const char *cx_last_error(void);
+/* The status of the last error on this thread (CX_OK if none since cx_clear_error()). */
+cx_status cx_last_status(void);
+/* Forget the last error on this thread. */
+void cx_clear_error(void);
+/* A constant name for a status: "CX_ERR_SHAPE". */
+const char *cx_status_name(cx_status s);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Library settings                                                                          */
+
+/* Number of CPU threads for kernels. Default: CX_NUM_THREADS if set, else all cores.
+ * Returns CX_ERR_ARG if n < 1. */
+cx_status cx_set_num_threads(int n);
+int cx_get_num_threads(void);
+
+/* Allocation hook: every heap allocation the library makes goes through it (tests use it to
+ * count allocations or to fail the Nth one). alloc returns NULL on failure. Pass NULL to
+ * restore malloc/free. Set it only while no tensor or arena made with another hook lives. */
+typedef struct {
+    void *(*alloc)(size_t bytes, void *ctx);
+    void (*free)(void *ptr, void *ctx);
+    void *ctx;
+} cx_allocator;
+void cx_set_allocator(const cx_allocator *allocator);
+
+/* Name of the matrix-product library in use ("OpenBLAS 0.3.21 (SkylakeX)" or "built-in"). */
+const char *cx_blas_name(void);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Arenas: one buffer per step                                                               */
+
+typedef struct cx_arena cx_arena;
+
+/* A growing arena; initial_bytes may be 0. Returns NULL on allocation failure. */
+cx_arena *cx_arena_new(size_t initial_bytes);
+/* Frees the arena and everything in it. NULL is a no-op. The arena must not be active. */
+void cx_arena_free(cx_arena *arena);
+/* Makes arena the target of new tensors on this thread until the matching cx_arena_end.
+ * Arenas nest (a stack of up to 16). */
+cx_status cx_arena_begin(cx_arena *arena);
+cx_status cx_arena_end(cx_arena *arena);
+/* Releases every tensor allocated from the arena; their handles become invalid. The memory
+ * is kept (merged into one block) so the next step allocates nothing from the system. */
+void cx_arena_reset(cx_arena *arena);
+size_t cx_arena_used(const cx_arena *arena);     /* bytes handed out since the last reset */
+size_t cx_arena_capacity(const cx_arena *arena); /* bytes held */
+
+/* ---------------------------------------------------------------------------------------- */
+/* Random numbers                                                                            */
+
+typedef struct cx_rng cx_rng;
+
+/* A generator (Mersenne Twister mt19937, as PyTorch's CPU generator) seeded with seed. */
+cx_rng *cx_rng_new(uint64_t seed);
+void cx_rng_free(cx_rng *rng);
+void cx_rng_seed(cx_rng *rng, uint64_t seed);
+/* The thread's default generator, used when NULL is passed as rng. Seed it with cx_seed. */
+cx_rng *cx_rng_default(void);
+void cx_seed(uint64_t seed);
+uint32_t cx_rng_u32(cx_rng *rng);
+float cx_rng_uniform(cx_rng *rng); /* [0, 1) */
+float cx_rng_normal(cx_rng *rng);  /* N(0, 1) */
+/* Saves/restores the complete generator state (for checkpoints); state_bytes() bytes. */
+size_t cx_rng_state_bytes(void);
+void cx_rng_get_state(const cx_rng *rng, void *state);
+cx_status cx_rng_set_state(cx_rng *rng, const void *state);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Tensors                                                                                   */
+
+typedef struct cx_tensor cx_tensor;
+
+typedef enum {
+    CX_DTYPE_F32 = 0, /* float: values, activations, gradients */
+    CX_DTYPE_I32,     /* int32_t: labels and indices */
+    CX_DTYPE_U8,      /* uint8_t: images as stored */
+} cx_dtype;
+
+const char *cx_dtype_name(cx_dtype dtype); /* "f32", "i32", "u8" */
+size_t cx_dtype_size(cx_dtype dtype);
+
+/* CX_SHAPE(2, 3) expands to the (ndim, shape) argument pair: 2, (const int64_t[]){2, 3}. */
+#define CX_SHAPE(...)                                                                          \
+    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]) { __VA_ARGS__ }
+
+/* Creation. shape has ndim entries (0 <= ndim <= CX_MAX_DIMS, each >= 0); ndim 0 is a scalar.
+ * Errors: CX_ERR_ARG for bad dims, CX_ERR_OOM for sizes over 2^40 elements or failed allocs. */
+cx_tensor *cx_tensor_new(cx_dtype dtype, int ndim, const int64_t *shape); /* zero-filled */
+cx_tensor *cx_zeros(int ndim, const int64_t *shape);                      /* f32 */
+cx_tensor *cx_ones(int ndim, const int64_t *shape);
+cx_tensor *cx_full(int ndim, const int64_t *shape, float value);
+cx_tensor *cx_scalar(float value); /* 0-dimensional */
+/* 1-D f32 [start, start+step, ...) below end (above end if step < 0), as torch.arange. */
+cx_tensor *cx_arange(double start, double end, double step);
+cx_tensor *cx_rand(cx_rng *rng, int ndim, const int64_t *shape);  /* U[0,1), rng NULL=default */
+cx_tensor *cx_randn(cx_rng *rng, int ndim, const int64_t *shape); /* N(0,1) */
+/* Copies numel * dtype_size bytes from data (row-major). */
+cx_tensor *cx_from_data(cx_dtype dtype, int ndim, const int64_t *shape, const void *data);
+/* A contiguous copy with another dtype (f32 -> i32 truncates toward zero). No gradient. */
+cx_tensor *cx_to_dtype(cx_tensor *x, cx_dtype dtype);
+/* A contiguous copy (gradient flows back to x). */
+cx_tensor *cx_clone(cx_tensor *x);
+
+/* Drops the caller's reference. NULL and arena tensors: no-op. Freeing twice is detected
+ * (CX_ERR_ARG) as long as the handle was not reused. */
+void cx_tensor_free(cx_tensor *t);
+/* True if t is a live tensor handle. */
+bool cx_tensor_valid(const cx_tensor *t);
+
+/* Accessors (t must be valid; invalid t gives 0/NULL). */
+cx_dtype cx_tensor_dtype(const cx_tensor *t);
+int cx_tensor_ndim(const cx_tensor *t);
+int64_t cx_tensor_dim(const cx_tensor *t, int i); /* i < 0 counts from the end */
+const int64_t *cx_tensor_shape(const cx_tensor *t);
+const int64_t *cx_tensor_strides(const cx_tensor *t); /* in elements */
+int64_t cx_tensor_numel(const cx_tensor *t);
+bool cx_tensor_is_contiguous(const cx_tensor *t);
+/* Pointer to the first element; NULL if t is not contiguous (use cx_contiguous first).
+ * Valid while t lives. Writing through it bypasses autograd. */
+void *cx_tensor_data(cx_tensor *t);
+float *cx_tensor_f32(cx_tensor *t); /* as cx_tensor_data, NULL unless dtype is f32 */
+/* Copies the elements in logical order into buf (bytes >= numel * dtype size). */
+cx_status cx_tensor_copy_to(const cx_tensor *t, void *buf, size_t bytes);
+/* Overwrites t's elements from buf in logical order (no autograd record). */
+cx_status cx_tensor_copy_from(cx_tensor *t, const void *buf, size_t bytes);
+/* Value of a one-element tensor as float (NAN and an error otherwise). */
+float cx_tensor_item(const cx_tensor *t);
+/* Writes "[8,3,28,28]" into buf (always NUL-terminated); returns buf. */
+char *cx_tensor_shape_str(const cx_tensor *t, char *buf, size_t size);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Autograd                                                                                  */
+
+/* Marks a leaf tensor (one not produced by an op) as needing a gradient. f32 only. */
+cx_status cx_tensor_set_requires_grad(cx_tensor *t, bool requires_grad);
+bool cx_tensor_requires_grad(const cx_tensor *t);
+/* t's accumulated gradient (same shape, contiguous f32) or NULL if none yet. Owned by t. */
+cx_tensor *cx_tensor_grad(cx_tensor *t);
+/* Sets t's gradient to zero (keeps the buffer). */
+void cx_tensor_zero_grad(cx_tensor *t);
+
+/* Back-propagates from a one-element loss: adds d(loss)/d(t) into the gradient of every
+ * tensor t the loss depends on that requires a gradient (parameters and inputs alike). */
+cx_status cx_backward(cx_tensor *loss);
+/* Back-propagates from any tensor with upstream gradient grad (same shape), like
+ * torch.autograd.backward(t, grad). */
+cx_status cx_backward_grad(cx_tensor *t, cx_tensor *grad);
+
+/* Inside no-grad regions ops record nothing (evaluation, optimizer updates). They nest. */
+void cx_no_grad_begin(void);
+void cx_no_grad_end(void);
+bool cx_grad_enabled(void);
+/* A view sharing t's data that is cut off from the graph. */
+cx_tensor *cx_detach(cx_tensor *t);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Ops. Every op returns a new tensor, or NULL (see cx_last_error()). Inputs are f32 unless  */
+/* stated. Binary elementwise ops broadcast as PyTorch does.                                 */
+
+cx_tensor *cx_add(cx_tensor *a, cx_tensor *b);
+cx_tensor *cx_sub(cx_tensor *a, cx_tensor *b);
+cx_tensor *cx_mul(cx_tensor *a, cx_tensor *b);
+cx_tensor *cx_div(cx_tensor *a, cx_tensor *b);
+cx_tensor *cx_pow(cx_tensor *a, cx_tensor *b); /* a^b elementwise */
+cx_tensor *cx_neg(cx_tensor *x);
+cx_tensor *cx_add_scalar(cx_tensor *x, float s);  /* x + s */
+cx_tensor *cx_sub_scalar(cx_tensor *x, float s);  /* x - s */
+cx_tensor *cx_rsub_scalar(cx_tensor *x, float s); /* s - x */
+cx_tensor *cx_mul_scalar(cx_tensor *x, float s);  /* x * s */
+cx_tensor *cx_div_scalar(cx_tensor *x, float s);  /* x / s */
+cx_tensor *cx_pow_scalar(cx_tensor *x, float p);  /* x^p */
+cx_tensor *cx_exp(cx_tensor *x);
+cx_tensor *cx_log(cx_tensor *x);
+cx_tensor *cx_sqrt(cx_tensor *x);
+cx_tensor *cx_abs(cx_tensor *x);
+/* min(max(x, lo), hi); pass -INFINITY or INFINITY for a one-sided clamp. */
+cx_tensor *cx_clamp(cx_tensor *x, float lo, float hi);
+
+/* Activations */
+cx_tensor *cx_sigmoid(cx_tensor *x);
+cx_tensor *cx_tanh(cx_tensor *x);
+cx_tensor *cx_relu(cx_tensor *x);
+cx_tensor *cx_leaky_relu(cx_tensor *x, float negative_slope); /* PyTorch default 0.01 */
+cx_tensor *cx_elu(cx_tensor *x, float alpha);                 /* PyTorch default 1.0 */
+cx_tensor *cx_gelu(cx_tensor *x);                             /* exact (erf) form */
+cx_tensor *cx_softmax(cx_tensor *x, int dim);
+cx_tensor *cx_log_softmax(cx_tensor *x, int dim);
+
+/* Matrix product with torch.matmul semantics: 1-D x 1-D is a dot product, 2-D x 2-D a matrix
+ * product, and batched inputs broadcast their batch dimensions. */
+cx_tensor *cx_matmul(cx_tensor *a, cx_tensor *b);
+
+/* Shape and views. Views share data with their input; dims may be negative (from the end). */
+/* One entry of shape may be -1 (inferred). A view when x's strides allow, a copy otherwise. */
+cx_tensor *cx_reshape(cx_tensor *x, int ndim, const int64_t *shape);
+cx_tensor *cx_transpose(cx_tensor *x, int dim0, int dim1); /* view */
+cx_tensor *cx_permute(cx_tensor *x, const int *dims);      /* view; dims has ndim entries */
+cx_tensor *cx_contiguous(cx_tensor *x); /* x itself (new reference) if already contiguous */
+/* Elements start, start+step, ... below end along dim (end clamped to the size; start/end
+ * may be negative as in Python). step >= 1. A view. */
+cx_tensor *cx_slice(cx_tensor *x, int dim, int64_t start, int64_t end, int64_t step);
+/* Joins n tensors along dim; all other dims must match. */
+cx_tensor *cx_concat(cx_tensor *const *xs, int n, int dim);
+/* x's entries at index (1-D i32) along dim, as torch.index_select. */
+cx_tensor *cx_index_select(cx_tensor *x, int dim, cx_tensor *index);
+/* out[i][j][k] = x[index[i][j][k]][j][k] for dim 0 etc., as torch.gather; index is i32. */
+cx_tensor *cx_gather(cx_tensor *x, int dim, cx_tensor *index);
+
+/* Reductions over the n dims listed (n = 0: all dims); keepdim keeps them with size 1. */
+cx_tensor *cx_sum(cx_tensor *x, int n, const int *dims, bool keepdim);
+cx_tensor *cx_mean(cx_tensor *x, int n, const int *dims, bool keepdim);
+/* Maximum along one dim; the gradient flows to the first maximal element. */
+cx_tensor *cx_max(cx_tensor *x, int dim, bool keepdim);
+/* Index (i32) of the first maximal element along dim; no gradient. */
+cx_tensor *cx_argmax(cx_tensor *x, int dim, bool keepdim);
+
+/* Losses. reduction as in torch.nn.functional. */
+typedef enum {
+    CX_REDUCTION_MEAN = 0,
+    CX_REDUCTION_SUM,
+    CX_REDUCTION_NONE,
+} cx_reduction;
+
+cx_tensor *cx_mse_loss(cx_tensor *pred, cx_tensor *target, cx_reduction reduction);
+/* Binary cross-entropy of sigmoid(logits) against targets in [0,1], computed stably. */
+cx_tensor *cx_bce_with_logits(cx_tensor *logits, cx_tensor *target, cx_reduction reduction);
+/* logits (N, C) f32, labels (N) i32 in [0, C): softmax cross-entropy. */
+cx_tensor *cx_cross_entropy(cx_tensor *logits, cx_tensor *labels, cx_reduction reduction);
+/* log_probs (N, C), labels (N) i32: -log_probs[i, labels[i]]. */
+cx_tensor *cx_nll_loss(cx_tensor *log_probs, cx_tensor *labels, cx_reduction reduction);
+/* KL(N(mu, exp(logvar)) || N(0, 1)) per element: -0.5 (1 + logvar - mu^2 - exp(logvar)).
+ * SUM: total; MEAN: total divided by the batch size (dim 0), the usual VAE term; NONE: per
+ * element. mu and logvar have the same shape. */
+cx_tensor *cx_kl_normal(cx_tensor *mu, cx_tensor *logvar, cx_reduction reduction);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CORTEX_H */

@@ -1,0 +1,223 @@
+/*
+ * cortex_impl.h - internal structures and helpers shared by src/. Not installed.
+ *
+ * Names: public symbols are cx_*, cross-file internal ones are cx__* (two underscores),
+ * file-local ones are static.
+ */
+#ifndef CORTEX_IMPL_H
+#define CORTEX_IMPL_H
+
+#include "cortex.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ---------------------------------------------------------------------------------------- */
+/* Invariants and errors                                                                     */
+
+/* For internal invariants no input can violate: prints where and aborts. */
+#define CX_ASSERT(cond)                                                                        \
+    do {                                                                                       \
+        if (!(cond)) cx__assert_fail(#cond, __FILE__, __LINE__);                               \
+    } while (0)
+_Noreturn void cx__assert_fail(const char *cond, const char *file, int line);
+
+/* Sets the thread's error (printf-style message) and returns status. */
+cx_status cx__error(cx_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Compiles the function for AVX-512, AVX2 and baseline x86-64 and picks one at load time. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(CX_NO_CLONES)
+#define CX_VECTORIZE __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CX_VECTORIZE
+#endif
+
+/* Elements above which elementwise kernels use OpenMP threads. */
+#define CX_PARALLEL_MIN 32768
+
+/* ---------------------------------------------------------------------------------------- */
+/* Memory                                                                                    */
+
+void *cx__alloc(size_t bytes);  /* through the allocator hook; NULL + CX_ERR_OOM on failure */
+void *cx__calloc(size_t bytes); /* zeroed */
+void cx__free(void *ptr);
+
+/* Largest tensor accepted: 2^40 elements (4 TiB of f32); larger requests are refused. */
+#define CX_MAX_NUMEL ((int64_t)1 << 40)
+
+struct cx_arena {
+    struct cx_arena_chunk *chunks; /* newest first */
+    size_t used;                   /* bytes handed out since reset */
+    size_t capacity;               /* bytes held in all chunks */
+    struct cx_tensor *tensors;     /* tensors allocated here, to mark them dead on reset */
+    int active;                    /* times begun and not ended */
+};
+
+cx_arena *cx__current_arena(void);                    /* NULL when none is active */
+void *cx__arena_alloc(cx_arena *arena, size_t bytes); /* 64-byte aligned; NULL + error */
+bool cx__arena_owns(const cx_arena *arena, const void *ptr);
+
+/* Temporaries for kernels: from the current arena if one is active (then cx__temp_free is a
+ * no-op and the memory is released by the reset), else from the heap. */
+void *cx__temp_alloc(size_t bytes);
+void cx__temp_free(void *ptr);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Tensors                                                                                   */
+
+#define CX_TENSOR_MAGIC 0x43585431u /* "CXT1": a live tensor */
+#define CX_TENSOR_DEAD 0x44454144u  /* "DEAD": freed or reset */
+
+typedef struct cx_storage {
+    void *data;
+    size_t bytes;
+    int refcount;   /* heap storages only; arena storages die with the arena */
+    bool in_arena;
+} cx_storage;
+
+typedef struct cx_node cx_node;
+
+struct cx_tensor {
+    uint32_t magic;
+    cx_dtype dtype;
+    int ndim;
+    int64_t shape[CX_MAX_DIMS];
+    int64_t stride[CX_MAX_DIMS]; /* in elements */
+    int64_t offset;              /* in elements, into storage->data */
+    cx_storage *storage;
+    cx_arena *arena;   /* NULL: heap tensor, freed when refcount drops to 0 */
+    int refcount;      /* heap tensors: the caller's reference + one per graph node using it */
+    bool requires_grad;
+    cx_tensor *grad;   /* contiguous f32, same shape; same lifetime as the tensor */
+    cx_node *node;     /* the op that produced this tensor, NULL for leaves */
+    uint64_t visit;    /* traversal stamp of the backward pass */
+    cx_tensor *next_in_arena;
+};
+
+/* Validity check used at the top of every op: t is non-NULL and live. On failure sets an error
+ * naming op and argument (unless an earlier error explains a NULL) and returns false. */
+bool cx__check(const char *op, const char *arg, const cx_tensor *t);
+/* As cx__check, plus the dtype must be f32. */
+bool cx__check_f32(const char *op, const char *arg, const cx_tensor *t);
+
+/* Allocates a contiguous tensor, uninitialised, in arena (NULL = heap). */
+cx_tensor *cx__tensor_alloc(cx_arena *arena, cx_dtype dtype, int ndim, const int64_t *shape);
+/* As cx__tensor_alloc in the current arena (or heap). */
+cx_tensor *cx__tensor_empty(cx_dtype dtype, int ndim, const int64_t *shape);
+/* A tensor sharing base's storage with the given shape, strides and offset. */
+cx_tensor *cx__tensor_view(cx_tensor *base, int ndim, const int64_t *shape,
+                           const int64_t *stride, int64_t offset);
+void cx__tensor_retain(cx_tensor *t);
+
+static inline float *cx__f32(const cx_tensor *t) {
+    return (float *)t->storage->data + t->offset;
+}
+static inline int32_t *cx__i32(const cx_tensor *t) {
+    return (int32_t *)t->storage->data + t->offset;
+}
+int64_t cx__numel(int ndim, const int64_t *shape);
+bool cx__is_contiguous(const cx_tensor *t);
+/* Normalises a possibly negative dim against ndim; false + error naming op if out of range. */
+bool cx__dim(const char *op, int *dim, int ndim);
+/* "[2,3,4]" for messages; returns buf. */
+char *cx__shape_str(int ndim, const int64_t *shape, char *buf, size_t size);
+#define CX_SHAPE_STR_MAX 128
+
+/* Copies x (any strides) into dst in logical (row-major) order. */
+void cx__copy_strided(const cx_tensor *x, void *dst);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Ops and the autograd graph                                                                */
+
+/* One row of an op's test table: inputs to generate and how to call the op. The same rows
+ * drive the finite-difference gradient check and the PyTorch golden comparison (the golden
+ * file holds "<name>.in0", "<name>.out", "<name>.gout", "<name>.grad0", ...). */
+typedef struct {
+    int64_t shape[CX_MAX_DIMS]; /* leading non-zero entries; all zero means a scalar */
+    cx_dtype dtype;             /* f32 (default) or i32 for labels and indices */
+    float lo, hi;               /* value range: uniform for f32 (default -1..1), ints in [lo,hi) */
+    bool no_grad;               /* not differentiated (labels, targets, indices) */
+} cx_test_input;
+
+typedef struct {
+    const char *name;
+    cx_tensor *(*run)(cx_tensor *const *in);
+    int n_in;
+    cx_test_input in[4];
+    float eps; /* finite-difference step, default 1e-3 */
+    float tol; /* gradcheck tolerance, default 1e-2 */
+} cx_op_test;
+
+/* Test-row helpers: CX_IN(3, 4) is an f32 input of shape [3,4] in -1..1; CX_IN(0) a scalar. */
+#define CX_IN(...) {.shape = {__VA_ARGS__}}
+#define CX_IN_RANGE(lo_, hi_, ...) {.shape = {__VA_ARGS__}, .lo = (lo_), .hi = (hi_)}
+/* Integer (i32) input in [lo, hi), not differentiated: labels and indices. */
+#define CX_IN_INT(lo_, hi_, ...)                                                               \
+    {.shape = {__VA_ARGS__}, .dtype = CX_DTYPE_I32, .lo = (lo_), .hi = (hi_), .no_grad = true}
+
+typedef struct cx_op {
+    const char *name;
+    /* d(loss)/d(inputs) from gout = d(loss)/d(out) (contiguous, out's shape): adds into the
+     * gradient buffer (cx__grad) of every input that cx__needs_grad. */
+    cx_status (*backward)(cx_node *node, cx_tensor *out, const float *gout);
+    const cx_op_test *tests; /* terminated by a row with name NULL; may be NULL */
+} cx_op;
+
+#define CX_NODE_MAX_PARAMS 16
+
+struct cx_node {
+    const cx_op *op;
+    int n_in;
+    cx_tensor **in;      /* n_in inputs, each retained */
+    cx_tensor *saved;    /* optional extra tensor kept for backward (retained) */
+    float f[4];          /* op parameters */
+    int64_t i[CX_NODE_MAX_PARAMS];
+};
+
+/* Defines the op descriptor cx_op_<name>. The Makefile collects these lines (grep) into
+ * build/gen/ops.def, from which the registry of all ops is built. */
+#define CX_OP_DEFINE(opname, ...) const cx_op cx_op_##opname = {.name = #opname, __VA_ARGS__}
+
+#define CX_OP(opname) extern const cx_op cx_op_##opname;
+#include "ops.def"
+#undef CX_OP
+
+extern const cx_op *const cx__ops[]; /* every op, NULL-terminated */
+
+/* If grad mode is on and an input requires grad, attaches a node for op to out, retaining the
+ * inputs; out->requires_grad becomes true. Returns CX_OK or CX_ERR_OOM (out left untouched). */
+cx_status cx__record(cx_tensor *out, const cx_op *op, int n_in, cx_tensor *const *in);
+/* Convenience: records and, on failure, frees out and returns NULL; else returns out. */
+cx_tensor *cx__finish(cx_tensor *out, const cx_op *op, int n_in, cx_tensor *const *in);
+
+static inline bool cx__needs_grad(const cx_tensor *t) { return t->requires_grad; }
+/* t's gradient buffer (contiguous f32, t's logical shape), allocated zeroed on first use in
+ * t's own lifetime (arena or heap). NULL + error on allocation failure. */
+float *cx__grad(cx_tensor *t);
+
+/* ---------------------------------------------------------------------------------------- */
+/* CPU kernels shared across ops (src/backend/cpu)                                          */
+
+/* C = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans is true. */
+void cx__sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
+               int64_t ldc);
+
+/* Broadcasting: the output shape of two shapes, or false + error naming op and both shapes. */
+bool cx__broadcast_shape(const char *op, const cx_tensor *a, const cx_tensor *b, int *ndim,
+                         int64_t *shape);
+/* Adds g (contiguous, shape out_ndim/out_shape) into grad (contiguous, t's shape), summing
+ * over the dimensions along which t was broadcast. */
+void cx__reduce_broadcast_add(const float *g, int out_ndim, const int64_t *out_shape,
+                              float *grad, int ndim, const int64_t *shape);
+
+/* Strides (elements) of t viewed in the broadcast shape: 0 along broadcast dimensions. */
+void cx__broadcast_strides(const cx_tensor *t, int ndim, const int64_t *shape, int64_t *stride);
+/* Drops size-1 dims and merges dims that are contiguous for every operand, in place; returns
+ * the new ndim (>= 1). strides[k] are operand k's strides. */
+int cx__collapse_dims(int ndim, int64_t *shape, int n_ops, int64_t (*strides)[CX_MAX_DIMS]);
+
+void cx__threads_init(void);
+
+#endif /* CORTEX_IMPL_H */

@@ -1,0 +1,78 @@
+/*
+ * main.c - runs every test group and prints the suite's closing line.
+ * Usage: test_cortex [GROUP...]   (no argument: all groups)
+ */
+#include "test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int total_run, total_failed;
+
+int cx_test_run_group(const char *name, const struct CMUnitTest *tests, size_t count) {
+    int failed = _cmocka_run_group_tests(name, tests, count, NULL, NULL);
+    total_run += (int)count;
+    total_failed += failed;
+    return failed;
+}
+
+void cx_test_assert_close(const char *what, const float *a, const float *b, int64_t n, float tol) {
+    int bad = 0;
+    double maxdiff = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        double lim = tol * fmax(1.0, fabs((double)b[i]));
+        if (d > maxdiff || isnan(d)) maxdiff = isnan(d) ? INFINITY : d;
+        if (!(d <= lim)) {
+            if (bad < 5)
+                print_error("%s[%lld]: got %.8g, want %.8g (diff %.3g, limit %.3g)\n", what,
+                            (long long)i, a[i], b[i], d, lim);
+            bad++;
+        }
+    }
+    if (bad) {
+        print_error("%s: %d of %lld values differ, max diff %.3g\n", what, bad, (long long)n,
+                    maxdiff);
+        fail();
+    }
+}
+
+int cx_test_input_ndim(const cx_test_input *spec) {
+    int nd = 0;
+    while (nd < CX_MAX_DIMS && spec->shape[nd] > 0) nd++;
+    return nd;
+}
+
+cx_tensor *cx_test_make_input(const cx_test_input *spec, cx_rng *rng) {
+    int nd = cx_test_input_ndim(spec);
+    cx_tensor *t = cx_tensor_new(spec->dtype, nd, spec->shape);
+    if (!t) return NULL;
+    int64_t n = cx_tensor_numel(t);
+    float lo = spec->lo, hi = spec->hi;
+    if (spec->dtype == CX_DTYPE_I32) {
+        int32_t *d = cx_tensor_data(t);
+        int64_t span = (int64_t)hi - (int64_t)lo;
+        for (int64_t i = 0; i < n; i++)
+            d[i] = (int32_t)lo + (int32_t)(span > 0 ? cx_rng_u32(rng) % (uint32_t)span : 0);
+    } else {
+        if (lo == 0 && hi == 0) lo = -1, hi = 1;
+        float *d = cx_tensor_f32(t);
+        for (int64_t i = 0; i < n; i++) d[i] = lo + (hi - lo) * cx_rng_uniform(rng);
+    }
+    return t;
+}
+
+int main(int argc, char **argv) {
+    cmocka_set_message_output(CM_OUTPUT_STDOUT);
+#define CX_GROUP(g)                                                                            \
+    {                                                                                          \
+        bool want = argc < 2;                                                                  \
+        for (int i = 1; i < argc; i++) want |= strcmp(argv[i], #g) == 0;                       \
+        if (want) test_group_##g();                                                            \
+    }
+#include "test_groups.def"
+#undef CX_GROUP
+    printf("\n%d passed, %d failed\n", total_run - total_failed, total_failed);
+    return total_failed ? 1 : 0;
+}

@@ -1,0 +1,35 @@
+/*
+ * test.h - the test suite's shared declarations. One binary (build/test_cortex) runs every
+ * group; each group is a cmocka group, and main prints one closing "N passed, N failed" line.
+ */
+#ifndef CX_TEST_H
+#define CX_TEST_H
+
+#include <setjmp.h> /* cmocka needs these before its header */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "cortex_impl.h"
+
+/* Runs a cmocka group and adds its counts to the suite's totals. */
+int cx_test_run_group(const char *name, const struct CMUnitTest *tests, size_t count);
+#define CX_RUN_GROUP(name, tests) cx_test_run_group(name, tests, sizeof(tests) / sizeof(tests[0]))
+
+/* Defines a group: CX_TEST_GROUP(tensor) { ... CX_RUN_GROUP("tensor", tests); }. The Makefile
+ * collects these lines from the test files into build/gen/test_groups.def; main runs them all. */
+#define CX_TEST_GROUP(g) void test_group_##g(void)
+#define CX_GROUP(g) CX_TEST_GROUP(g);
+#include "test_groups.def"
+#undef CX_GROUP
+
+/* Asserts |a - b| <= tol * max(1, |b|) elementwise, printing the first mismatches. */
+void cx_test_assert_close(const char *what, const float *a, const float *b, int64_t n, float tol);
+
+/* Fills a new tensor for an op test input (f32 uniform in lo..hi, default -1..1; i32 in [lo,hi)). */
+cx_tensor *cx_test_make_input(const cx_test_input *spec, cx_rng *rng);
+int cx_test_input_ndim(const cx_test_input *spec);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * cortex.c - the `cortex` command-line tool: a table of subcommands.
+ * Exit codes: 0 success, 1 runtime error, 2 usage error.
+ */
+#include "cortex.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} command;
+
+static int cmd_help(int argc, char **argv);
+
+static int cmd_version(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("cortex %s (matrix products: %s, %d threads)\n", CX_VERSION, cx_blas_name(),
+           cx_get_num_threads());
+    return 0;
+}
+
+static const command commands[] = {
+    {"help", cmd_help, "show this help, or the help of one command"},
+    {"version", cmd_version, "print the version and the compute libraries in use"},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static int cmd_help(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("usage: cortex COMMAND [ARGS...]\n\n"
+           "Cortex trains and runs neural networks from C and from this command line.\n\n"
+           "commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++) printf("  %-10s %s\n", commands[i].name, commands[i].help);
+    printf("\noptions:\n  --help     show this help\n  --version  print the version\n");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        cmd_help(0, NULL);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) name = "help";
+    if (strcmp(name, "--version") == 0) name = "version";
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(name, commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "cortex: error: unknown command '%s'; commands:", argv[1]);
+    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(stderr, " %s", commands[i].name);
+    fprintf(stderr, "\n");
+    return 2;
+}
