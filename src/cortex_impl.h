@@ -218,6 +218,8 @@ void cx__broadcast_strides(const cx_tensor *t, int ndim, const int64_t *shape, i
  * the new ndim (>= 1). strides[k] are operand k's strides. */
 int cx__collapse_dims(int ndim, int64_t *shape, int n_ops, int64_t (*strides)[CX_MAX_DIMS]);
 
+/* Reads CX_NUM_THREADS once (also run as a load-time constructor); cheap to call again. */
 void cx__threads_init(void);
+void cx__blas_set_threads(int n);
 
 #endif /* CORTEX_IMPL_H */

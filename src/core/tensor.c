@@ -23,6 +23,7 @@ static cx_tensor *pool; /* linked through next_in_arena */
 
 static cx_tensor *header_new(cx_arena *arena) {
     cx_tensor *t = NULL;
+    cx__threads_init(); /* a static link may leave out threads.c's load-time constructor */
     if (arena) {
         t = cx__arena_alloc(arena, sizeof *t);
     } else {

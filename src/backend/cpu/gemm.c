@@ -53,6 +53,7 @@ static void blas_load(void) {
         char *(*config)(void) = (char *(*)(void))dlsym(lib, "openblas_get_config");
         snprintf(blas_name, sizeof blas_name, "%s (%s)", config ? config() : "OpenBLAS",
                  corename ? corename() : "?");
+        if (blas_set_threads) blas_set_threads(cx_get_num_threads());
         return; /* the library stays loaded for the life of the process */
     }
 }
@@ -66,6 +67,8 @@ void cx__blas_set_threads(int n) {
     pthread_once(&blas_once, blas_load);
     if (blas_set_threads) blas_set_threads(n);
 }
+
+
 
 /* Built-in fallback: C += alpha * op(A) op(B) over blocks, after scaling C by beta. */
 static void builtin_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
