@@ -109,6 +109,9 @@ cx_tensor *cx__tensor_empty(cx_dtype dtype, int ndim, const int64_t *shape);
 cx_tensor *cx__tensor_view(cx_tensor *base, int ndim, const int64_t *shape,
                            const int64_t *stride, int64_t offset);
 void cx__tensor_retain(cx_tensor *t);
+/* Ends every tensor of the arena (reset/free): drops their references to heap tensors and
+ * marks them dead. */
+void cx__arena_tensors_release(cx_arena *arena);
 
 static inline float *cx__f32(const cx_tensor *t) {
     return (float *)t->storage->data + t->offset;

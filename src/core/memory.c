@@ -96,11 +96,6 @@ cx_arena *cx_arena_new(size_t initial_bytes) {
     return a;
 }
 
-static void mark_tensors_dead(cx_arena *a) {
-    for (cx_tensor *t = a->tensors; t; t = t->next_in_arena) t->magic = CX_TENSOR_DEAD;
-    a->tensors = NULL;
-}
-
 static void free_chunks(struct cx_arena_chunk *c) {
     while (c) {
         struct cx_arena_chunk *next = c->next;
@@ -112,7 +107,7 @@ static void free_chunks(struct cx_arena_chunk *c) {
 void cx_arena_free(cx_arena *a) {
     if (!a) return;
     CX_ASSERT(a->active == 0 && "arena freed while active");
-    mark_tensors_dead(a);
+    cx__arena_tensors_release(a);
     free_chunks(a->chunks);
     cx__free(a);
 }
@@ -138,7 +133,7 @@ cx_arena *cx__current_arena(void) { return arena_depth ? arena_stack[arena_depth
 
 void cx_arena_reset(cx_arena *a) {
     if (!a) return;
-    mark_tensors_dead(a);
+    cx__arena_tensors_release(a);
     a->used = 0;
     if (a->chunks && a->chunks->next) {
         /* Merge into one block; if that allocation fails keep the old chunks. */

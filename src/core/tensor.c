@@ -238,6 +238,19 @@ static void tensor_release(cx_tensor *t) {
     }
 }
 
+void cx__arena_tensors_release(cx_arena *arena) {
+    /* Nodes of arena tensors hold references to heap inputs (parameters): drop them. */
+    for (cx_tensor *t = arena->tensors; t; t = t->next_in_arena) {
+        cx_node *node = t->node;
+        if (!node) continue;
+        for (int i = 0; i < node->n_in; i++)
+            if (!node->in[i]->arena) tensor_release(node->in[i]);
+        if (node->saved && !node->saved->arena) tensor_release(node->saved);
+    }
+    for (cx_tensor *t = arena->tensors; t; t = t->next_in_arena) t->magic = CX_TENSOR_DEAD;
+    arena->tensors = NULL;
+}
+
 bool cx_tensor_valid(const cx_tensor *t) { return t && t->magic == CX_TENSOR_MAGIC; }
 
 void cx_tensor_free(cx_tensor *t) {

@@ -192,7 +192,7 @@ static cx_tensor *run_pow(cx_tensor *const *x) { return cx_pow(x[0], x[1]); }
         {.name = #op "_same", .run = run_##op, .n_in = 2, .in = {CX_IN(3, 4), CX_IN(3, 4)}},   \
         {.name = #op "_bcast", .run = run_##op, .n_in = 2, .in = {CX_IN(2, 3, 4), CX_IN(3, 1)}}, \
         {.name = #op "_bcast2", .run = run_##op, .n_in = 2, .in = {CX_IN(4, 1, 5), CX_IN(3, 1)}}, \
-        {.name = #op "_scalar", .run = run_##op, .n_in = 2, .in = {CX_IN(5), CX_IN(0)}},       \
+        {.name = #op "_0d", .run = run_##op, .n_in = 2, .in = {CX_IN(5), CX_IN(0)}},       \
         {.name = NULL}                                                                         \
     }
 
