@@ -4,6 +4,8 @@
 #   make test SANITIZE=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench           benchmarks side by side with PyTorch
 #   make demo            install what is missing, build, get data, train and show a model
+#   make golden          regenerate tests/golden/*.safetensors with PyTorch (scripts/golden)
+#   make fuzz            libFuzzer targets (clang) in $(BUILD)/fuzz, e.g. fuzz_safetensors
 # Toggles: DEBUG=1 (no optimisation), SANITIZE=1, WERROR=1.
 
 CC ?= cc
@@ -32,7 +34,7 @@ CPPFLAGS := -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE -MMD -MP
 # No errno from libm and no FP traps: lets GCC vectorise sqrtf and branch-free selects.
 CFLAGS := -std=c11 -Wall -Wextra -fPIC -fopenmp -fno-math-errno -fno-trapping-math \
           $(CFLAGS_OPT) $(CFLAGS_SAN)
-LDLIBS := -lm -ldl -lpthread
+LDLIBS := -lm -ldl -lpthread -ljansson
 LDFLAGS := -fopenmp $(LDFLAGS_SAN)
 
 LIB_SRC := $(sort $(wildcard src/*/*.c src/backend/cpu/*.c))
@@ -100,8 +102,27 @@ $(BUILD)/bench/%: bench/%.c $(LIB_A)
 bench: $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 	scripts/bench
 
-golden:
-	/usr/bin/python3 scripts/golden/ops.py
+# op_rows lists every op test row as JSON lines; ops.py turns them into PyTorch goldens.
+OP_ROWS := $(BUILD)/op_rows
+$(OP_ROWS): $(BUILD)/obj/tests/tools/op_rows.o $(LIB_A)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+golden: $(OP_ROWS)
+	/usr/bin/python3 scripts/golden/ops.py $(OP_ROWS)
+	/usr/bin/python3 scripts/golden/rng.py
+
+# Fuzz targets: each tests/fuzz/fuzz_X.c built with the library sources by clang's libFuzzer.
+# Run: ./build/fuzz/fuzz_safetensors -max_total_time=60
+FUZZ_CC ?= clang
+FUZZ_SRC := $(wildcard tests/fuzz/*.c)
+FUZZ_FLAGS := -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined -DCX_NO_CLONES \
+              -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE
+.PHONY: fuzz
+fuzz: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(OPS_DEF)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
 demo: all
 	@echo "make demo: the training stack (issue #3) is not built yet; 'make test' runs the core."

@@ -289,6 +289,39 @@ cx_tensor *cx_nll_loss(cx_tensor *log_probs, cx_tensor *labels, cx_reduction red
  * element. mu and logvar have the same shape. */
 cx_tensor *cx_kl_normal(cx_tensor *mu, cx_tensor *logvar, cx_reduction reduction);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Files: safetensors (the weight format of PyTorch and Hugging Face)                        */
+
+typedef struct cx_safetensors cx_safetensors;
+
+/* Opens path and reads and checks its header: every dtype, shape and data range against the
+ * file size, before anything is allocated from it. Tensor data is read by cx_safetensors_get.
+ * Returns a handle the caller closes with cx_safetensors_close, or NULL and an error naming
+ * the file (and the tensor): CX_ERR_IO (cannot open or read), CX_ERR_FORMAT (not safetensors,
+ * truncated, inconsistent), CX_ERR_UNSUPPORTED (a dtype other than F32, I32, U8). */
+cx_safetensors *cx_safetensors_open(const char *path);
+/* Closes f; every string it returned becomes invalid. NULL is a no-op. */
+void cx_safetensors_close(cx_safetensors *f);
+/* Number of tensors (0 for NULL), and the name of tensor i in 0..count-1 in name order (NULL
+ * if out of range). The name is owned by f and valid until cx_safetensors_close. */
+int cx_safetensors_count(const cx_safetensors *f);
+const char *cx_safetensors_name(const cx_safetensors *f, int i);
+bool cx_safetensors_has(const cx_safetensors *f, const char *name);
+/* A new contiguous tensor with the stored dtype, shape and data (current arena or heap, see
+ * "Ownership"). NULL + CX_ERR_ARG naming the tensor if f has none of that name; CX_ERR_IO if
+ * the read fails (the file changed since it was opened). */
+cx_tensor *cx_safetensors_get(const cx_safetensors *f, const char *name);
+/* The "__metadata__" value for key, or NULL if absent. Owned by f, valid until close. */
+const char *cx_safetensors_metadata(const cx_safetensors *f, const char *key);
+/* Writes n tensors (any strides; names unique, not "__metadata__") and n_meta string
+ * metadata pairs to path. The file is written as "<path>.tmp.<pid>", synced and renamed over
+ * path, so on failure path keeps its previous contents (or stays absent). The caller keeps
+ * ownership of everything passed. Errors: CX_ERR_ARG (NULL or freed tensor, duplicate name,
+ * invalid UTF-8), CX_ERR_IO, CX_ERR_OOM. */
+cx_status cx_safetensors_save(const char *path, int n, const char *const *names,
+                              cx_tensor *const *tensors, int n_meta,
+                              const char *const *meta_keys, const char *const *meta_values);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,6 +4,9 @@
  *   uniform float = (next32 & (2^24 - 1)) * 2^-24
  *   normal fills of >= 16 values: uniforms, then Box-Muller on blocks of 16 (pairs i, i+8),
  *   the tail handled by redoing the last 16 (torch's normal_fill).
+ *   single normals (and fills of < 16): torch's at::normal_distribution<double>, Box-Muller
+ *   on two 53-bit uniform doubles (each from two 32-bit draws, the first as the high word),
+ *   returning r cos(theta) and keeping r sin(theta) for the next call.
  * Reference: M. Matsumoto, T. Nishimura, "Mersenne Twister", ACM TOMACS 8(1), 1998.
  */
 #include "cortex_impl.h"
@@ -17,8 +20,8 @@
 struct cx_rng {
     uint32_t state[MT_N];
     int index;
-    int has_spare; /* Box-Muller spare for cx_rng_normal */
-    float spare;
+    int has_spare; /* Box-Muller spare for cx_rng_normal (torch caches it in the generator) */
+    double spare;
 };
 
 void cx_rng_seed(cx_rng *r, uint64_t seed) {
@@ -76,17 +79,24 @@ float cx_rng_uniform(cx_rng *r) {
     return (float)(cx_rng_u32(r) & ((1u << 24) - 1)) * (1.0f / 16777216.0f);
 }
 
+/* Uniform double in [0, 1) from 53 bits of a 64-bit draw, as torch's uniform_real<double>. */
+static double uniform_double(cx_rng *r) {
+    uint64_t hi = cx_rng_u32(r), lo = cx_rng_u32(r);
+    uint64_t bits = (hi << 32 | lo) & (((uint64_t)1 << 53) - 1);
+    return (double)bits * (1.0 / 9007199254740992.0);
+}
+
 float cx_rng_normal(cx_rng *r) {
     if (!r) r = cx_rng_default();
     if (r->has_spare) {
         r->has_spare = 0;
-        return r->spare;
+        return (float)r->spare;
     }
-    float u1 = 1.0f - cx_rng_uniform(r), u2 = cx_rng_uniform(r);
-    float radius = sqrtf(-2.0f * logf(u1)), theta = 2.0f * (float)M_PI * u2;
-    r->spare = radius * sinf(theta);
+    double u1 = uniform_double(r), u2 = uniform_double(r);
+    double radius = sqrt(-2.0 * log(1.0 - u2)), theta = 2.0 * M_PI * u1;
+    r->spare = radius * sin(theta);
     r->has_spare = 1;
-    return radius * cosf(theta);
+    return (float)(radius * cos(theta));
 }
 
 size_t cx_rng_state_bytes(void) { return sizeof(cx_rng); }
@@ -134,7 +144,10 @@ static cx_tensor *random_tensor(const char *who, cx_rng *r, int ndim, const int6
                                 bool normal) {
     cx_tensor *t = cx_tensor_new(CX_DTYPE_F32, ndim, shape);
     if (!t) {
-        cx__error(cx_last_status(), "%s: %s", who, cx_last_error());
+        /* Copied first: the message buffer cannot be both source and target of the format. */
+        char why[512];
+        snprintf(why, sizeof why, "%s", cx_last_error());
+        cx__error(cx_last_status(), "%s: %s", who, why);
         return NULL;
     }
     if (!r) r = cx_rng_default();
