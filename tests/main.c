@@ -17,6 +17,21 @@ int cx_test_run_group(const char *name, const struct CMUnitTest *tests, size_t c
     return failed;
 }
 
+void cx_test_run_op_rows(const char *group, CMUnitTestFunction test) {
+    size_t n = 0;
+    for (const cx_op *const *op = cx__ops; *op; op++)
+        for (const cx_op_test *r = (*op)->tests; r && r->name; r++) n++;
+    struct CMUnitTest *tests = calloc(n ? n : 1, sizeof *tests);
+    if (!tests) return;
+    size_t k = 0;
+    for (const cx_op *const *op = cx__ops; *op; op++)
+        for (const cx_op_test *r = (*op)->tests; r && r->name; r++)
+            tests[k++] = (struct CMUnitTest){.name = r->name, .test_func = test,
+                                             .initial_state = (void *)r};
+    cx_test_run_group(group, tests, n);
+    free(tests);
+}
+
 void cx_test_assert_close(const char *what, const float *a, const float *b, int64_t n, float tol) {
     int bad = 0;
     double maxdiff = 0;

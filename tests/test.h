@@ -25,6 +25,9 @@ int cx_test_run_group(const char *name, const struct CMUnitTest *tests, size_t c
 #include "test_groups.def"
 #undef CX_GROUP
 
+/* Runs test once per row of every op's test table (state: the cx_op_test row). */
+void cx_test_run_op_rows(const char *group, CMUnitTestFunction test);
+
 /* Asserts |a - b| <= tol * max(1, |b|) elementwise, printing the first mismatches. */
 void cx_test_assert_close(const char *what, const float *a, const float *b, int64_t n, float tol);
 

@@ -122,17 +122,7 @@ static void golden_row(void **state) {
 CX_TEST_GROUP(golden) {
     golden = cx_safetensors_open(GOLDEN_PATH);
     if (!golden) snprintf(open_error, sizeof open_error, "%s", cx_last_error());
-    size_t n = 0;
-    for (const cx_op *const *op = cx__ops; *op; op++)
-        for (const cx_op_test *r = (*op)->tests; r && r->name; r++) n++;
-    struct CMUnitTest *tests = calloc(n ? n : 1, sizeof *tests);
-    size_t k = 0;
-    for (const cx_op *const *op = cx__ops; *op; op++)
-        for (const cx_op_test *r = (*op)->tests; r && r->name; r++)
-            tests[k++] = (struct CMUnitTest){.name = r->name, .test_func = golden_row,
-                                             .initial_state = (void *)r};
-    cx_test_run_group("golden", tests, n);
-    free(tests);
+    cx_test_run_op_rows("golden", golden_row);
     cx_safetensors_close(golden);
     golden = NULL;
 }

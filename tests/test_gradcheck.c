@@ -91,16 +91,4 @@ static void gradcheck_row(void **state) {
     cx_rng_free(rng);
 }
 
-CX_TEST_GROUP(gradcheck) {
-    size_t n = 0;
-    for (const cx_op *const *op = cx__ops; *op; op++)
-        for (const cx_op_test *r = (*op)->tests; r && r->name; r++) n++;
-    struct CMUnitTest *tests = calloc(n ? n : 1, sizeof *tests);
-    size_t k = 0;
-    for (const cx_op *const *op = cx__ops; *op; op++)
-        for (const cx_op_test *r = (*op)->tests; r && r->name; r++)
-            tests[k++] = (struct CMUnitTest){.name = r->name, .test_func = gradcheck_row,
-                                             .initial_state = (void *)r};
-    cx_test_run_group("gradcheck", tests, n);
-    free(tests);
-}
+CX_TEST_GROUP(gradcheck) { cx_test_run_op_rows("gradcheck", gradcheck_row); }
