@@ -43,6 +43,8 @@ OPS_SRC := $(filter-out src/ops/registry.c,$(wildcard src/ops/*.c))
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
 LIB_A := $(BUILD)/libcortex.a
 LIB_SO := $(BUILD)/libcortex.so
@@ -52,7 +54,9 @@ OPS_DEF := $(BUILD)/gen/ops.def
 GROUPS_DEF := $(BUILD)/gen/test_groups.def
 
 .PHONY: all test bench demo clean golden
-all: $(LIB_A) $(LIB_SO) $(CLI)
+# Keep intermediate objects (examples, benchmarks) so a rebuild relinks only.
+.SECONDARY:
+all: $(LIB_A) $(LIB_SO) $(CLI) $(EXAMPLES)
 
 # The op list: every CX_OP_DEFINE(name, ...) line in src/ops/*.c becomes CX_OP(name).
 # Rewritten only when it changes, so editing an op file does not rebuild everything.
@@ -87,6 +91,10 @@ $(LIB_SO): $(LIB_OBJ)
 $(CLI): $(BUILD)/obj/tools/cortex.o $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(TEST_BIN): $(TEST_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
@@ -94,6 +102,9 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB_A)
 test: all $(TEST_BIN)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	    CX_NUM_THREADS=$${CX_NUM_THREADS:-2} ./$(TEST_BIN)
+	@./$(BUILD)/examples/quickstart | tail -1 | grep -q 'w = 3.0.*b = 1.0' \
+	    && echo "example quickstart: fits y = 3x + 1" \
+	    || { echo "example quickstart: FAILED"; exit 1; }
 
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
