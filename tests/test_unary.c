@@ -7,7 +7,6 @@
 #include "test.h"
 
 #include "backend/cpu/vmath.h"
-#include "ops/unary_impl.h" /* cx__test_swap_dims */
 
 #include <float.h>
 #include <math.h>
@@ -128,7 +127,7 @@ static void strided_matches_contiguous(int ndim, const int64_t *shape, int d0, i
     for (int64_t i = 0; i < n; i++) xd[i] = 6.0f * xd[i] - 3.0f;
     assert_int_equal(cx_tensor_set_requires_grad(x, true), CX_OK);
     for (size_t k = 0; k < sizeof all_ops / sizeof *all_ops; k++) {
-        cx_tensor *v = cx__test_swap_dims(x, d0, d1);
+        cx_tensor *v = cx_transpose(x, d0, d1);
         assert_non_null(v);
         float *vbuf = malloc((size_t)n * sizeof *vbuf);
         cx__copy_strided(v, vbuf);
@@ -145,7 +144,7 @@ static void strided_matches_contiguous(int ndim, const int64_t *shape, int d0, i
         assert_int_equal(cx_backward_grad(yc, w), CX_OK);
         /* The contiguous copy's gradient, swapped back, is x's gradient. */
         cx_tensor *gc = cx_tensor_grad(c);
-        cx_tensor *gcv = cx__test_swap_dims(gc, d0, d1);
+        cx_tensor *gcv = cx_transpose(gc, d0, d1);
         float *back = malloc((size_t)n * sizeof *back);
         cx__copy_strided(gcv, back);
         if (memcmp(cx_tensor_f32(cx_tensor_grad(x)), back, (size_t)n * sizeof(float)))
@@ -210,7 +209,7 @@ static void no_grad_and_arena(void **state) {
     assert_int_equal(cx_arena_begin(arena), CX_OK);
     x = cx_full(2, (const int64_t[]){4, 6}, 0.25f);
     assert_int_equal(cx_tensor_set_requires_grad(x, true), CX_OK);
-    cx_tensor *z = cx_gelu(cx__test_swap_dims(x, 0, 1));
+    cx_tensor *z = cx_gelu(cx_transpose(x, 0, 1));
     assert_int_equal(cx_backward_grad(z, cx_ones(2, (const int64_t[]){6, 4})), CX_OK);
     float want = cx__vnormal_cdf(0.25f) + 0.25f * cx__vnormal_pdf(0.25f);
     assert_float_equal(cx_tensor_f32(cx_tensor_grad(x))[5], want, 1e-6);

@@ -211,53 +211,6 @@ cx_tensor *cx_pow_scalar(cx_tensor *x, float p) {
 
 /* ---- test support: a strided view that passes gradients back (see unary_impl.h) ---- */
 
-/* d(view)/dx: the view's gradient (contiguous, view's shape) goes back to the element of x
- * each view element reads, i.e. through x's contiguous strides with d0 and d1 swapped. */
-static cx_status swap_backward(cx_node *node, cx_tensor *out, const float *gout) {
-    cx_tensor *x = node->in[0];
-    if (!cx__needs_grad(x)) return CX_OK;
-    float *gx = cx__grad(x);
-    if (!gx) return cx_last_status();
-    int nd = x->ndim, d0 = (int)node->i[0], d1 = (int)node->i[1];
-    int64_t st[CX_MAX_DIMS], idx[CX_MAX_DIMS] = {0}, s = 1;
-    for (int d = nd - 1; d >= 0; d--) {
-        st[d] = s;
-        s *= x->shape[d];
-    }
-    int64_t t = st[d0];
-    st[d0] = st[d1];
-    st[d1] = t;
-    int64_t n = cx__numel(out->ndim, out->shape);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t off = 0;
-        for (int d = 0; d < nd; d++) off += idx[d] * st[d];
-        gx[off] += gout[i];
-        for (int d = nd - 1; d >= 0 && ++idx[d] == out->shape[d]; d--) idx[d] = 0;
-    }
-    return CX_OK;
-}
-
-static const cx_op swap_op = {.name = "test_swap_dims", .backward = swap_backward};
-
-cx_tensor *cx__test_swap_dims(cx_tensor *x, int d0, int d1) {
-    if (!cx__check("test_swap_dims", "x", x) || !cx__dim("test_swap_dims", &d0, x->ndim) ||
-        !cx__dim("test_swap_dims", &d1, x->ndim))
-        return NULL;
-    int64_t shape[CX_MAX_DIMS], stride[CX_MAX_DIMS];
-    memcpy(shape, x->shape, sizeof shape);
-    memcpy(stride, x->stride, sizeof stride);
-    shape[d0] = x->shape[d1];
-    shape[d1] = x->shape[d0];
-    stride[d0] = x->stride[d1];
-    stride[d1] = x->stride[d0];
-    cx_tensor *v = cx__tensor_view(x, x->ndim, shape, stride, x->offset);
-    v = cx__finish(v, &swap_op, 1, &x);
-    if (v && v->node) {
-        v->node->i[0] = d0;
-        v->node->i[1] = d1;
-    }
-    return v;
-}
 
 /* ---- test rows: [3,5], and [4,3,2] read through a [2,3,4] strided view (run_*_t) ---- */
 

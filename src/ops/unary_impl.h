@@ -28,10 +28,6 @@ cx_tensor *cx__unary(const char *op_name, const cx_op *op, cx_tensor *x, cx__una
 cx_status cx__unary_backward(cx_node *node, cx_tensor *out, const float *gout,
                              cx__unary_bwd_fn df);
 
-/* Test support: a view of x with dims d0 and d1 swapped (non-contiguous) that passes gradients
- * back to x, so test rows can feed ops strided inputs before the shape ops exist. */
-cx_tensor *cx__test_swap_dims(cx_tensor *x, int d0, int d1);
-
 /* Defines `static void name##_fwd`: ys[i] = EXPR, where EXPR uses x (= xs[i]) and p. */
 #define CX_UNARY_FWD(name, EXPR)                                                               \
     CX_VECTORIZE static void name##_fwd(int64_t n, const float *restrict xs,                   \
@@ -72,7 +68,7 @@ cx_tensor *cx__test_swap_dims(cx_tensor *x, int d0, int d1);
     }
 #define CX_UNARY_RUN_T(name, CALL)                                                             \
     static cx_tensor *run_##name##_t(cx_tensor *const *in) {                                   \
-        cx_tensor *x = cx__test_swap_dims(in[0], 0, -1);                                       \
+        cx_tensor *x = cx_transpose(in[0], 0, -1);                                       \
         cx_tensor *y = CALL;                                                                   \
         cx_tensor_free(x); /* y's node keeps the view */                                      \
         return y;                                                                              \
