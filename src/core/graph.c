@@ -151,7 +151,9 @@ static cx_status topo_sort(cx_tensor *root, size_t *count) {
         depth--;
         if (!grow_work(n + 1)) return CX_ERR_OOM;
         order[n++] = t;
-        if (t->node && t->grad) memset(t->grad->storage->data, 0, t->grad->storage->bytes);
+        /* (the root's gradient is overwritten by the seed instead) */
+        if (t->node && t->grad && t != root)
+            memset(t->grad->storage->data, 0, t->grad->storage->bytes);
     }
     *count = n;
     return CX_OK;
@@ -176,17 +178,21 @@ cx_status cx_backward_grad(cx_tensor *t, cx_tensor *grad) {
     size_t n = 0;
     cx_status st = topo_sort(t, &n);
     if (st != CX_OK) return st;
+    /* Seed d(t)/d(t) = grad (or 1). A leaf accumulates it; a non-leaf's gradient was zeroed
+     * by the sort, so the seed is written over it with no temporary. */
     float *seed = cx__grad(t);
     if (!seed) return cx_last_status();
     int64_t numel = cx__numel(t->ndim, t->shape);
-    if (grad) {
+    if (grad && t->node) {
+        cx__copy_strided(grad, seed);
+    } else if (grad) {
         float *g = cx__temp_alloc((size_t)numel * sizeof *g);
         if (!g) return cx_last_status();
         cx__copy_strided(grad, g);
         for (int64_t i = 0; i < numel; i++) seed[i] += g[i];
         cx__temp_free(g);
     } else {
-        for (int64_t i = 0; i < numel; i++) seed[i] += 1.0f;
+        for (int64_t i = 0; i < numel; i++) seed[i] = t->node ? 1.0f : seed[i] + 1.0f;
     }
     for (size_t k = n; k-- > 0;) {
         cx_tensor *x = order[k];

@@ -351,6 +351,25 @@ cx_tensor *cx_from_data(cx_dtype dtype, int ndim, const int64_t *shape, const vo
 
 /* ---- strided copies ---- */
 
+/* dst (rows x cols, contiguous) = src read with strides (sr, sc), in small tiles so that a
+ * transposed read does not miss the cache on every element. 8 x 8: with power-of-two strides
+ * every row of a tile maps to the same L1 set, and 16 rows already exceed its 12 ways.
+ * 4-byte elements. */
+static void copy_tiled_2d(const uint32_t *src, int64_t sr, int64_t sc, int64_t rows,
+                          int64_t cols, uint32_t *dst) {
+    enum { TILE = 8 };
+    int64_t row_tiles = (rows + TILE - 1) / TILE, col_tiles = (cols + TILE - 1) / TILE;
+#pragma omp parallel for collapse(2) if (rows * cols > CX_PARALLEL_MIN)
+    for (int64_t ti = 0; ti < row_tiles; ti++) {
+        for (int64_t tj = 0; tj < col_tiles; tj++) {
+            int64_t i1 = (ti + 1) * TILE < rows ? (ti + 1) * TILE : rows;
+            int64_t j1 = (tj + 1) * TILE < cols ? (tj + 1) * TILE : cols;
+            for (int64_t j = tj * TILE; j < j1; j++)
+                for (int64_t i = ti * TILE; i < i1; i++) dst[i * cols + j] = src[i * sr + j * sc];
+        }
+    }
+}
+
 void cx__copy_strided(const cx_tensor *x, void *dst) {
     size_t es = cx_dtype_size(x->dtype);
     int64_t n = cx__numel(x->ndim, x->shape);
@@ -360,14 +379,39 @@ void cx__copy_strided(const cx_tensor *x, void *dst) {
         return;
     }
     if (n == 0) return;
-    int nd = x->ndim;
+    int64_t sh[CX_MAX_DIMS], st[2][CX_MAX_DIMS];
+    memcpy(sh, x->shape, (size_t)x->ndim * sizeof *sh);
+    memcpy(st[0], x->stride, (size_t)x->ndim * sizeof *sh);
+    for (int64_t i = x->ndim - 1, s = 1; i >= 0; i--) {
+        st[1][i] = s;
+        s *= x->shape[i];
+    }
+    int nd = cx__collapse_dims(x->ndim, sh, 2, st);
+    int64_t inner = sh[nd - 1], inner_stride = st[0][nd - 1];
+    if (es == 4 && nd >= 2 && inner_stride != 1 && inner > 1) {
+        /* Transpose-like: walk the last two dims in tiles, the others one matrix at a time. */
+        int64_t rows = sh[nd - 2], mat = rows * inner, n_mat = n / mat;
+        int64_t idx[CX_MAX_DIMS] = {0};
+        for (int64_t m = 0; m < n_mat; m++) {
+            int64_t off = 0;
+            for (int d = 0; d < nd - 2; d++) off += idx[d] * st[0][d];
+            copy_tiled_2d((const uint32_t *)src + off, st[0][nd - 2], inner_stride, rows, inner,
+                          (uint32_t *)dst + m * mat);
+            for (int d = nd - 3; d >= 0; d--) {
+                if (++idx[d] < sh[d]) break;
+                idx[d] = 0;
+            }
+        }
+        return;
+    }
     int64_t idx[CX_MAX_DIMS] = {0};
-    int64_t inner = x->shape[nd - 1], inner_stride = x->stride[nd - 1];
     char *out = dst;
     for (int64_t done = 0; done < n; done += inner) {
         int64_t off = 0;
-        for (int d = 0; d < nd - 1; d++) off += idx[d] * x->stride[d];
-        if (es == 4) {
+        for (int d = 0; d < nd - 1; d++) off += idx[d] * st[0][d];
+        if (inner_stride == 1) {
+            memcpy(out, src + (size_t)off * es, (size_t)inner * es);
+        } else if (es == 4) {
             const uint32_t *s = (const uint32_t *)src + off;
             uint32_t *o = (uint32_t *)out;
             for (int64_t i = 0; i < inner; i++) o[i] = s[i * inner_stride];
@@ -377,7 +421,7 @@ void cx__copy_strided(const cx_tensor *x, void *dst) {
         }
         out += inner * (int64_t)es;
         for (int d = nd - 2; d >= 0; d--) {
-            if (++idx[d] < x->shape[d]) break;
+            if (++idx[d] < sh[d]) break;
             idx[d] = 0;
         }
     }

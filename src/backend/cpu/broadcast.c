@@ -91,6 +91,28 @@ void cx__reduce_broadcast_add(const float *g, int out_ndim, const int64_t *out_s
     }
     int nd = cx__collapse_dims(out_ndim, sh, 2, st);
     int64_t inner = sh[nd - 1], istride = st[0][nd - 1];
+    if (nd == 2 && st[0][0] == 0 && istride == 1) {
+        /* grad[c] += sum over rows of g[r, c] (a bias): threads take column blocks. */
+        enum { BLOCK = 512 };
+        int64_t rows = sh[0];
+#pragma omp parallel for if (n > CX_PARALLEL_MIN)
+        for (int64_t c0 = 0; c0 < inner; c0 += BLOCK) {
+            int64_t c1 = c0 + BLOCK < inner ? c0 + BLOCK : inner;
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t c = c0; c < c1; c++) grad[c] += g[r * inner + c];
+        }
+        return;
+    }
+    if (nd == 2 && istride == 0) {
+        /* grad[r * st] += sum over c of g[r, c]: threads take rows. */
+#pragma omp parallel for if (n > CX_PARALLEL_MIN)
+        for (int64_t r = 0; r < sh[0]; r++) {
+            float acc = 0.0f;
+            for (int64_t c = 0; c < inner; c++) acc += g[r * inner + c];
+            grad[r * st[0][0]] += acc;
+        }
+        return;
+    }
     int64_t idx[CX_MAX_DIMS] = {0};
     for (int64_t done = 0; done < n; done += inner) {
         int64_t off = 0;
