@@ -100,11 +100,11 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB_A)
 
 # Sanitizer runs: leaks are errors; OpenMP's thread pool lives until exit by design.
 test: all $(TEST_BIN)
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	    CX_NUM_THREADS=$${CX_NUM_THREADS:-2} ./$(TEST_BIN)
 	@./$(BUILD)/examples/quickstart | tail -1 | grep -q 'w = 3.0.*b = 1.0' \
 	    && echo "example quickstart: fits y = 3x + 1" \
 	    || { echo "example quickstart: FAILED"; exit 1; }
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	    CX_NUM_THREADS=$${CX_NUM_THREADS:-2} ./$(TEST_BIN)
 
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -135,8 +135,10 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(OPS_DEF)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 
-demo: all
-	@echo "make demo: the training stack (issue #3) is not built yet; 'make test' runs the core."
+demo:
+	scripts/install-deps
+	$(MAKE) all
+	./$(BUILD)/examples/quickstart
 
 clean:
 	rm -rf build
