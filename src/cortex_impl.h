@@ -127,6 +127,8 @@ bool cx__dim(const char *op, int *dim, int ndim);
 char *cx__shape_str(int ndim, const int64_t *shape, char *buf, size_t size);
 #define CX_SHAPE_STR_MAX 128
 
+/* memcpy, split across threads when large. */
+void cx__memcpy(void *dst, const void *src, size_t bytes);
 /* Copies x (any strides) into dst in logical (row-major) order. */
 void cx__copy_strided(const cx_tensor *x, void *dst);
 

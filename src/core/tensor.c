@@ -351,6 +351,20 @@ cx_tensor *cx_from_data(cx_dtype dtype, int ndim, const int64_t *shape, const vo
 
 /* ---- strided copies ---- */
 
+void cx__memcpy(void *dst, const void *src, size_t bytes) {
+    enum { CHUNK = 1 << 18 }; /* one thread copies at most a few GB/s; big copies are split */
+    if (bytes < 4 * (size_t)CHUNK) {
+        memcpy(dst, src, bytes);
+        return;
+    }
+    int64_t chunks = (int64_t)((bytes + CHUNK - 1) / CHUNK);
+#pragma omp parallel for
+    for (int64_t c = 0; c < chunks; c++) {
+        size_t off = (size_t)c * CHUNK, len = bytes - off < CHUNK ? bytes - off : CHUNK;
+        memcpy((char *)dst + off, (const char *)src + off, len);
+    }
+}
+
 /* dst (rows x cols, contiguous) = src read with strides (sr, sc), in small tiles so that a
  * transposed read does not miss the cache on every element. 8 x 8: with power-of-two strides
  * every row of a tile maps to the same L1 set, and 16 rows already exceed its 12 ways.
@@ -375,7 +389,7 @@ void cx__copy_strided(const cx_tensor *x, void *dst) {
     int64_t n = cx__numel(x->ndim, x->shape);
     const char *src = (const char *)x->storage->data + (size_t)x->offset * es;
     if (cx__is_contiguous(x)) {
-        memcpy(dst, src, (size_t)n * es);
+        cx__memcpy(dst, src, (size_t)n * es);
         return;
     }
     if (n == 0) return;
