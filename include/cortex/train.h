@@ -1,0 +1,96 @@
+/*
+ * cortex/train.h - the training loop (fit/evaluate), metrics, early stopping, progress and
+ * JSON logs, loss-curve charts, and checkpoints. Included by cortex.h.
+ */
+#ifndef CORTEX_TRAIN_H
+#define CORTEX_TRAIN_H
+
+#include "cortex.h"
+#include "cortex/data.h"
+#include "cortex/nn.h"
+#include "cortex/optim.h"
+
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- checkpoints ---- */
+
+/* Where a training run stands, saved with the weights so --resume continues exactly. */
+typedef struct {
+    int epoch;           /* epochs completed */
+    uint64_t seed;       /* the run's seed (shuffling order derives from it and the epoch) */
+    float best_val_loss; /* early stopping: best validation loss so far (INFINITY if none) */
+    int best_epoch;      /* epoch (1-based) of best_val_loss; 0 if none */
+    int bad_epochs;      /* epochs since best_val_loss improved */
+} cx_train_state;
+
+/* One safetensors file: every parameter under its name, the optimizer state under
+ * "optim.<name>" (if o is not NULL), and metadata: the model config text, the optimizer kind
+ * and hyper-parameters and step count, the training state and the model's RNG state. Written
+ * atomically: on failure path keeps its previous contents. */
+cx_status cx_checkpoint_save(const char *path, cx_model *m, const cx_optim *o,
+                             const cx_train_state *state);
+/* Rebuilds the model from the config stored in path and loads its weights and RNG state. If
+ * optim is not NULL it receives a new optimizer over the model's parameters with the stored
+ * kind, hyper-parameters and state (NULL if the file has none); if state is not NULL it
+ * receives the training state. Errors name the file and what is wrong with it. */
+cx_model *cx_checkpoint_load(const char *path, cx_optim **optim, cx_train_state *state);
+
+/* ---- fit and evaluate ---- */
+
+typedef struct {
+    float loss;     /* mean loss per sample */
+    float accuracy; /* 0..1; classification only (NAN otherwise) */
+    int64_t samples;
+} cx_metrics;
+
+/* Loss and accuracy of m (in evaluation mode, no gradients) over d, batch_size at a time. */
+cx_status cx_evaluate(cx_model *m, const cx_dataset *d, int64_t batch_size,
+                      const cx_loader_params *normalisation, cx_metrics *out);
+
+typedef enum {
+    CX_PROGRESS_AUTO = 0, /* a bar on a terminal, plain lines otherwise */
+    CX_PROGRESS_BAR,
+    CX_PROGRESS_LINES,
+    CX_PROGRESS_NONE,
+} cx_progress;
+
+typedef struct {
+    int epochs;           /* total epochs (a resumed run goes on up to this) */
+    int64_t batch_size;   /* default 128 */
+    uint64_t seed;        /* shuffling; the model's dropout RNG is seeded from it too */
+    cx_loader_params normalisation; /* scale/mean/std applied to samples */
+    cx_schedule schedule; /* per-epoch learning rate from the optimizer's initial one */
+    float clip_norm;      /* > 0: clip gradients to this global norm */
+    int patience;         /* > 0: stop after this many epochs without a better val loss */
+    bool restore_best;    /* with patience: put the best epoch's weights back at the end */
+    cx_progress progress;
+    bool json;            /* one JSON object per epoch and one final on `out` */
+    FILE *out;            /* progress and logs (default stdout) */
+    const char *checkpoint_path; /* saved after every epoch when set */
+    const char *plot_path;       /* loss-curve PNG written at the end when set */
+    cx_train_state *resume;      /* continue from this state (from cx_checkpoint_load) */
+} cx_fit_params;
+
+typedef struct {
+    int epochs_run;     /* epochs completed in all, counting resumed ones */
+    cx_metrics train;   /* last epoch */
+    cx_metrics val;     /* last epoch (samples 0 without validation data) */
+    int best_epoch;
+    float images_per_s; /* training throughput of the last epoch */
+    bool stopped_early;
+} cx_fit_result;
+
+/* Trains m with o on train, validating on val (may be NULL) after every epoch. Stops with an
+ * error naming the epoch and step if the loss or gradient norm becomes NaN or Inf (the last
+ * checkpoint written stays as it was). */
+cx_status cx_fit(cx_model *m, cx_optim *o, const cx_dataset *train, const cx_dataset *val,
+                 const cx_fit_params *params, cx_fit_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CORTEX_TRAIN_H */
