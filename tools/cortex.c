@@ -2,7 +2,7 @@
  * cortex.c - the `cortex` command-line tool: a table of subcommands.
  * Exit codes: 0 success, 1 runtime error, 2 usage error.
  */
-#include "cortex.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,19 +24,30 @@ static int cmd_version(int argc, char **argv) {
 }
 
 static const command commands[] = {
-    {"help", cmd_help, "show this help, or the help of one command"},
+    {"train", cmd_train, "train a model from a config file, or resume a checkpoint"},
+    {"eval", cmd_eval, "loss and accuracy of a saved model on a dataset"},
+    {"predict", cmd_predict, "the top classes of an image for a saved classifier"},
+    {"summary", cmd_summary, "layers, output shapes and parameter counts of a model"},
+    {"help", cmd_help, "show this help, or the help of one command (cortex help train)"},
     {"version", cmd_version, "print the version and the compute libraries in use"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
 static int cmd_help(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
+    if (argc >= 2) {
+        for (size_t i = 0; i < N_COMMANDS; i++)
+            if (strcmp(argv[1], commands[i].name) == 0 && commands[i].run != cmd_help)
+                return commands[i].run(2, (char *[]){argv[1], "--help", NULL});
+        fprintf(stderr, "cortex: error: help: unknown command '%s'\n", argv[1]);
+        return 2;
+    }
     printf("usage: cortex COMMAND [ARGS...]\n\n"
            "Cortex trains and runs neural networks from C and from this command line.\n\n"
            "commands:\n");
-    for (size_t i = 0; i < N_COMMANDS; i++) printf("  %-10s %s\n", commands[i].name, commands[i].help);
-    printf("\noptions:\n  --help     show this help\n  --version  print the version\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        printf("  %-10s %s\n", commands[i].name, commands[i].help);
+    printf("\noptions:\n  --help     show this help\n  --version  print the version\n"
+           "\n`cortex COMMAND --help` describes each command's options.\n");
     return 0;
 }
 
@@ -51,7 +62,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (strcmp(name, commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "cortex: error: unknown command '%s'; commands:", argv[1]);
-    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(stderr, " %s", commands[i].name);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(stderr, " %s", commands[i].name);
     fprintf(stderr, "\n");
     return 2;
 }

@@ -22,9 +22,12 @@ extern "C" {
 typedef struct {
     int epoch;           /* epochs completed */
     uint64_t seed;       /* the run's seed (shuffling order derives from it and the epoch) */
+    float base_lr;       /* the learning rate schedules start from */
     float best_val_loss; /* early stopping: best validation loss so far (INFINITY if none) */
     int best_epoch;      /* epoch (1-based) of best_val_loss; 0 if none */
     int bad_epochs;      /* epochs since best_val_loss improved */
+    cx_loader_params normalisation; /* how samples were scaled (scale/mean/std), for predict */
+    char dataset[64];    /* the training data's name ("mnist"), for class names; may be "" */
 } cx_train_state;
 
 /* One safetensors file: every parameter under its name, the optimizer state under
@@ -89,6 +92,14 @@ typedef struct {
  * checkpoint written stays as it was). */
 cx_status cx_fit(cx_model *m, cx_optim *o, const cx_dataset *train, const cx_dataset *val,
                  const cx_fit_params *params, cx_fit_result *result);
+
+/* ---- charts ---- */
+
+/* A line chart as PNG (800x500): n_series curves of n_points values each, ys[s][i] plotted at
+ * x = i + 1 (non-finite values leave a gap), with a legend of names. Written atomically. */
+cx_status cx_plot_lines(const char *path, const char *title, const char *xlabel,
+                        const char *ylabel, int n_series, const char *const *names,
+                        const float *const *ys, int n_points);
 
 #ifdef __cplusplus
 }

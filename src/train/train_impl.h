@@ -1,0 +1,46 @@
+/*
+ * train_impl.h - pieces of the training loop shared by src/train/: metrics, the progress
+ * display and the epoch log.
+ */
+#ifndef CX_TRAIN_IMPL_H
+#define CX_TRAIN_IMPL_H
+
+#include "cortex_impl.h"
+
+#include <time.h>
+
+/* Number of rows of logits (B, C) whose largest entry is at the label (B, i32). */
+int64_t cx__count_correct(cx_tensor *logits, cx_tensor *labels);
+bool cx__is_classifier(cx_model *m);
+
+double cx__now_s(void); /* monotonic seconds */
+
+/* The progress of one epoch: a redrawn bar on a terminal, nothing between epochs otherwise. */
+typedef struct {
+    cx_progress mode; /* BAR, LINES or NONE (AUTO resolved) */
+    FILE *out;
+    int epoch, epochs; /* 1-based epoch */
+    int64_t n_batches;
+    double start, last_draw; /* seconds */
+} cx_progress_bar;
+
+void cx__progress_start(cx_progress_bar *p, cx_progress mode, FILE *out, int epoch, int epochs,
+                        int64_t n_batches);
+/* After batch (1-based) with the running mean loss and accuracy (NAN if none) and the
+ * samples seen so far this epoch; redraws at most 10 times a second. */
+void cx__progress_step(cx_progress_bar *p, int64_t batch, double loss, double accuracy,
+                       int64_t samples);
+/* Clears the bar (the epoch's summary line follows). */
+void cx__progress_finish(cx_progress_bar *p);
+
+/* One epoch's figures, printed as a line or a JSON object. */
+typedef struct {
+    int epoch, epochs;
+    cx_metrics train, val;
+    float lr;
+    double seconds, images_per_s;
+} cx_epoch_log;
+
+void cx__log_epoch(FILE *out, bool json, const cx_epoch_log *e);
+
+#endif

@@ -1,0 +1,154 @@
+/*
+ * cli.c - option parsing and error reporting shared by the `cortex` subcommands.
+ * Options are "--name value" or "--name=value"; unknown options are errors that list the
+ * valid ones (a typo must not silently train with defaults).
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double cli_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int cli_fail(const char *msg) {
+    fprintf(stderr, "cortex: error: %s\n", msg ? msg : cx_last_error());
+    return CLI_FAIL;
+}
+
+int cli_usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("cortex: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_USAGE;
+}
+
+void cli_print_help(const cli_command *cmd, FILE *out) {
+    fprintf(out, "usage: cortex %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->about);
+    if (cmd->n_options) fprintf(out, "\noptions:\n");
+    for (int i = 0; i < cmd->n_options; i++) {
+        const cli_option *o = &cmd->options[i];
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", o->name, o->metavar ? " " : "",
+                 o->metavar ? o->metavar : "");
+        fprintf(out, "  %-24s %s\n", left, o->help);
+    }
+    fprintf(out, "  %-24s %s\n", "--help", "show this help");
+}
+
+static int parse_value(const cli_command *cmd, const cli_option *o, const char *v) {
+    char *end = NULL;
+    errno = 0;
+    switch (o->kind) {
+    case OPT_FLAG:
+        return CLI_OK;
+    case OPT_STRING:
+        *(const char **)o->value = v;
+        return CLI_OK;
+    case OPT_INT: {
+        long x = strtol(v, &end, 10);
+        if (errno || end == v || *end || x < -2147483647L || x > 2147483647L) break;
+        *(int *)o->value = (int)x;
+        return CLI_OK;
+    }
+    case OPT_INT64: {
+        long long x = strtoll(v, &end, 10);
+        if (errno || end == v || *end) break;
+        *(int64_t *)o->value = x;
+        return CLI_OK;
+    }
+    case OPT_U64: {
+        unsigned long long x = strtoull(v, &end, 10);
+        if (errno || end == v || *end || *v == '-') break;
+        *(uint64_t *)o->value = x;
+        return CLI_OK;
+    }
+    case OPT_FLOAT: {
+        float x = strtof(v, &end);
+        if (errno || end == v || *end || !isfinite(x)) break;
+        *(float *)o->value = x;
+        return CLI_OK;
+    }
+    }
+    static const char *const kinds[] = {
+        "", "an integer", "an integer", "a non-negative integer", "a number", "a string"};
+    return cli_usage_error("%s %s: '%s' is not %s", cmd->name, o->name, v, kinds[o->kind]);
+}
+
+int cli_parse(cli_command *cmd, int argc, char **argv, const char **pos) {
+    int n_pos = 0;
+    for (int i = 0; i < cmd->max_pos; i++)
+        pos[i] = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            cli_print_help(cmd, stdout);
+            return CLI_HELP;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (n_pos >= cmd->max_pos)
+                return cli_usage_error("%s: unexpected argument '%s' (usage: cortex %s %s)",
+                                       cmd->name, a, cmd->name, cmd->usage);
+            pos[n_pos++] = a;
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        const cli_option *o = NULL;
+        for (int k = 0; k < cmd->n_options && k < 64; k++)
+            if (strlen(cmd->options[k].name) == len && strncmp(cmd->options[k].name, a, len) == 0)
+                o = &cmd->options[k], cmd->seen |= (uint64_t)1 << k;
+        if (!o) {
+            fprintf(stderr, "cortex: error: %s: unknown option '%.*s'; valid options:", cmd->name,
+                    (int)len, a);
+            for (int k = 0; k < cmd->n_options; k++)
+                fprintf(stderr, " %s", cmd->options[k].name);
+            fprintf(stderr, " --help\n");
+            return CLI_USAGE;
+        }
+        if (o->kind == OPT_FLAG) {
+            if (eq) return cli_usage_error("%s: %s takes no value", cmd->name, o->name);
+            *(bool *)o->value = true;
+            continue;
+        }
+        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!v) return cli_usage_error("%s: %s needs a value (%s)", cmd->name, o->name, o->metavar);
+        int rc = parse_value(cmd, o, v);
+        if (rc != CLI_OK) return rc;
+    }
+    if (n_pos < cmd->min_pos)
+        return cli_usage_error("%s: missing arguments (usage: cortex %s %s)", cmd->name, cmd->name,
+                               cmd->usage);
+    return CLI_OK;
+}
+
+bool cli_seen(const cli_command *cmd, const char *name) {
+    for (int k = 0; k < cmd->n_options; k++)
+        if (strcmp(cmd->options[k].name, name) == 0) return k < 64 && (cmd->seen >> k & 1);
+    return false;
+}
+
+int cli_set_threads(int threads) {
+    if (threads == 0) return CLI_OK;
+    if (cx_set_num_threads(threads) != CX_OK) return cli_usage_error("%s", cx_last_error());
+    return CLI_OK;
+}
+
+const char *cli_class_name(const char *dataset, int cls) {
+    static const char *const fashion[] = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                          "Coat",        "Sandal",    "Shirt",    "Sneaker",
+                                          "Bag",         "Ankle boot"};
+    if (dataset && strcmp(dataset, "fashion-mnist") == 0 && cls >= 0 && cls < 10)
+        return fashion[cls];
+    return NULL;
+}

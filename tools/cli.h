@@ -1,0 +1,70 @@
+/*
+ * cli.h - what the `cortex` subcommands share: a table-driven option parser, error printing
+ * and the exit codes (0 success, 1 runtime error, 2 usage error).
+ */
+#ifndef CX_CLI_H
+#define CX_CLI_H
+
+#include <cortex.h>
+
+#include <stdio.h>
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_HELP = -1 };
+
+typedef enum {
+    OPT_FLAG,   /* bool, no value */
+    OPT_INT,    /* int */
+    OPT_INT64,  /* int64_t */
+    OPT_U64,    /* uint64_t */
+    OPT_FLOAT,  /* float */
+    OPT_STRING, /* const char * */
+} cli_kind;
+
+typedef struct {
+    const char *name; /* "--epochs" */
+    cli_kind kind;
+    void *value;         /* where the parsed value goes */
+    const char *metavar; /* "N" in "--epochs N" */
+    const char *help;
+} cli_option;
+
+typedef struct {
+    const char *name;  /* "train" */
+    const char *usage; /* "CONFIG --data NAME|PATH [options]" */
+    const char *about; /* one paragraph */
+    const cli_option *options;
+    int n_options;
+    int min_pos, max_pos; /* positional arguments accepted */
+    uint64_t seen;        /* set by the parser: bit k for options[k] given (at most 64) */
+} cli_command;
+
+/* Parses argv[1..argc-1] (argv[0] is the command name): options anywhere, positionals in
+ * order into pos (max_pos entries, NULL when absent). --help prints the command's help and
+ * gives CLI_HELP; a bad option or value prints "cortex: error: ..." and gives CLI_USAGE. */
+int cli_parse(cli_command *cmd, int argc, char **argv, const char **pos);
+void cli_print_help(const cli_command *cmd, FILE *out);
+/* True if option name was given on the command line. */
+bool cli_seen(const cli_command *cmd, const char *name);
+
+/* Prints "cortex: error: <cx_last_error()>" (or msg if given) and returns CLI_FAIL. */
+int cli_fail(const char *msg);
+/* Prints "cortex: error: ..." (printf-style) and returns CLI_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+double cli_now_s(void); /* monotonic seconds */
+
+/* Applies --threads when given (> 0). */
+int cli_set_threads(int threads);
+
+/* Class names for known datasets ("fashion-mnist": "T-shirt/top", ...); NULL if none. */
+const char *cli_class_name(const char *dataset, int cls);
+
+#define CLI_N(options) ((int)(sizeof(options) / sizeof((options)[0])))
+
+/* The subcommands (tools/cmd_*.c). */
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+
+#endif

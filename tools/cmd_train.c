@@ -1,0 +1,217 @@
+/*
+ * cmd_train.c - `cortex train CONFIG --data NAME|PATH ...`: builds the model from its config
+ * (or continues a checkpoint with --resume), trains it, reports validation figures after each
+ * epoch and the test figures at the end, and saves a checkpoint after every epoch (--out).
+ */
+#include "cli.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct {
+    const char *data, *optimizer, *out, *resume, *plot, *schedule, *progress;
+    int epochs, threads, patience, step_size;
+    int64_t batch, limit;
+    uint64_t seed;
+    float lr, momentum, weight_decay, val_split, clip_norm, gamma, eta_min;
+    bool json, restore_best;
+} train_args;
+
+/* The optimizer for a fresh run: the kind's defaults with what the command line changed. */
+static cx_optim *make_optim(const cli_command *cmd, const train_args *a, cx_model *m) {
+    cx_optim_kind kind;
+    if (cx_optim_kind_parse(a->optimizer, &kind) != CX_OK) return NULL;
+    cx_optim_params p = cx_optim_defaults(kind);
+    if (cli_seen(cmd, "--lr")) p.lr = a->lr;
+    if (cli_seen(cmd, "--momentum")) p.momentum = a->momentum;
+    if (cli_seen(cmd, "--weight-decay")) p.weight_decay = a->weight_decay;
+    int n = cx_model_num_param_tensors(m);
+    cx_tensor *params[n ? n : 1];
+    for (int i = 0; i < n; i++)
+        params[i] = cx_model_param(m, i);
+    return cx_optim_new(kind, &p, params, n);
+}
+
+static int parse_schedule(const train_args *a, int epochs, cx_schedule *s) {
+    *s = (cx_schedule){
+        .step_size = a->step_size, .gamma = a->gamma, .t_max = epochs, .eta_min = a->eta_min};
+    if (cx_schedule_kind_parse(a->schedule, &s->kind) != CX_OK)
+        return cli_usage_error("train --schedule: %s", cx_last_error());
+    if (s->kind == CX_SCHEDULE_STEP && s->step_size < 1)
+        return cli_usage_error("train --schedule step needs --step-size N (N >= 1)");
+    return CLI_OK;
+}
+
+static int parse_progress(const char *name, cx_progress *p) {
+    static const char *const names[] = {"auto", "bar", "lines", "none"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, names[i]) == 0) return *p = (cx_progress)i, CLI_OK;
+    return cli_usage_error("train --progress: '%s' is not one of auto, bar, lines, none", name);
+}
+
+/* The final report: test figures as a line or a JSON object. */
+static void report(const train_args *a, const cx_fit_result *r, const cx_metrics *test,
+                   double seconds) {
+    if (a->json) {
+        printf("{\"final\": true, \"epochs\": %d, \"loss\": %.6g, ", r->epochs_run, r->train.loss);
+        printf(isnan(r->train.accuracy) ? "\"accuracy\": null, " : "\"accuracy\": %.6g, ",
+               r->train.accuracy);
+        if (r->val.samples) printf("\"val_loss\": %.6g, ", r->val.loss);
+        if (r->val.samples && !isnan(r->val.accuracy))
+            printf("\"val_accuracy\": %.6g, ", r->val.accuracy);
+        printf("\"test_loss\": %.6g, ", test->loss);
+        printf(isnan(test->accuracy) ? "\"test_accuracy\": null, " : "\"test_accuracy\": %.6g, ",
+               test->accuracy);
+        printf("\"best_epoch\": %d, \"stopped_early\": %s, \"images_per_s\": %.6g, "
+               "\"seconds\": %.3f}\n",
+               r->best_epoch, r->stopped_early ? "true" : "false", r->images_per_s, seconds);
+        return;
+    }
+    if (r->stopped_early)
+        printf("stopped early after epoch %d (best epoch %d)\n", r->epochs_run, r->best_epoch);
+    printf("test: loss %.4f", test->loss);
+    if (!isnan(test->accuracy)) printf(" accuracy %.4f", test->accuracy);
+    printf(" (%lld samples, %.1fs in all)\n", (long long)test->samples, seconds);
+    if (a->out) printf("saved %s\n", a->out);
+}
+
+static int run(const cli_command *cmd, train_args *a, const char *config) {
+    double t0 = cli_now_s();
+    cx_train_state state = {0};
+    cx_optim *o = NULL;
+    cx_model *m = NULL;
+    cx_dataset *train = NULL, *test = NULL, *fit_set = NULL, *val = NULL;
+    int rc = CLI_FAIL;
+    if (a->resume) {
+        m = cx_checkpoint_load(a->resume, &o, &state);
+        if (m && !o) {
+            fprintf(stderr, "cortex: error: %s holds no optimizer state to resume\n", a->resume);
+            goto done;
+        }
+        if (!cli_seen(cmd, "--epochs")) a->epochs = state.epoch + 1;
+    } else {
+        cx_rng *rng = cx_rng_new(a->seed);
+        m = rng ? cx_model_load_config(config, rng) : NULL;
+        cx_rng_free(rng);
+        o = m ? make_optim(cmd, a, m) : NULL;
+        state.seed = a->seed;
+    }
+    if (!m || !o) goto fail;
+    train = cx_dataset_load(a->data, CX_SPLIT_TRAIN);
+    test = train ? cx_dataset_load(a->data, CX_SPLIT_TEST) : NULL;
+    if (!test) goto fail;
+    if (a->limit > 0) {
+        cx_dataset *head = cx_dataset_head(train, a->limit);
+        if (!head) goto fail;
+        cx_dataset_free(train);
+        train = head;
+    }
+    fit_set = train;
+    val = test;
+    if (a->val_split > 0) {
+        int64_t n_val = (int64_t)llround(a->val_split * (double)cx_dataset_size(train));
+        if (a->val_split >= 1 || n_val < 1 || n_val >= cx_dataset_size(train)) {
+            rc = cli_usage_error("train --val-split: %g of %lld samples leaves no training or "
+                                 "no validation data",
+                                 a->val_split, (long long)cx_dataset_size(train));
+            goto done;
+        }
+        if (cx_dataset_split(train, n_val, state.seed, &fit_set, &val) != CX_OK) goto fail;
+    }
+    cx_fit_params fp = {.epochs = a->epochs,
+                        .batch_size = a->batch,
+                        .seed = state.seed,
+                        .clip_norm = a->clip_norm,
+                        .patience = a->patience,
+                        .restore_best = a->restore_best,
+                        .json = a->json,
+                        .checkpoint_path = a->out,
+                        .plot_path = a->plot,
+                        .resume = a->resume ? &state : NULL,
+                        .normalisation = a->resume ? state.normalisation : (cx_loader_params){0}};
+    if (!a->resume) snprintf(state.dataset, sizeof state.dataset, "%s", a->data);
+    if ((rc = parse_schedule(a, a->epochs, &fp.schedule)) != CLI_OK) goto done;
+    if ((rc = parse_progress(a->progress, &fp.progress)) != CLI_OK) goto done;
+    rc = CLI_FAIL;
+    if (!a->json)
+        printf("training %s on %s: %lld samples, validating on %lld%s, %s, %d epochs\n",
+               a->resume ? a->resume : config, a->data, (long long)cx_dataset_size(fit_set),
+               (long long)cx_dataset_size(val), val == test ? " (the test split)" : "",
+               cx_optim_kind_name(cx_optim_kind_of(o)), a->epochs);
+    cx_fit_result r;
+    if (cx_fit(m, o, fit_set, val, &fp, &r) != CX_OK) goto fail;
+    cx_metrics tm;
+    if (cx_evaluate(m, test, 256, &fp.normalisation, &tm) != CX_OK) goto fail;
+    report(a, &r, &tm, cli_now_s() - t0);
+    rc = CLI_OK;
+    goto done;
+fail:
+    rc = cli_fail(NULL);
+done:
+    if (fit_set != train) cx_dataset_free(fit_set);
+    if (val != test) cx_dataset_free(val);
+    cx_dataset_free(train);
+    cx_dataset_free(test);
+    cx_optim_free(o);
+    cx_model_free(m);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv) {
+    train_args a = {.optimizer = "adam",
+                    .epochs = 5,
+                    .batch = 128,
+                    .seed = 42,
+                    .schedule = "constant",
+                    .gamma = 0.1f,
+                    .progress = "auto"};
+    cli_option options[] = {
+        {"--data", OPT_STRING, &a.data, "NAME|DIR",
+         "mnist, fashion-mnist or a directory of IDX files"},
+        {"--epochs", OPT_INT, &a.epochs, "N", "epochs in all (default 5; resumed: one more)"},
+        {"--batch", OPT_INT64, &a.batch, "B", "mini-batch size (default 128)"},
+        {"--optimizer", OPT_STRING, &a.optimizer, "NAME",
+         "sgd|momentum|nesterov|adagrad|adadelta|rmsprop|adam|adamw (default adam)"},
+        {"--lr", OPT_FLOAT, &a.lr, "X", "learning rate (default: the optimizer's)"},
+        {"--momentum", OPT_FLOAT, &a.momentum, "X", "momentum (momentum, nesterov, rmsprop)"},
+        {"--weight-decay", OPT_FLOAT, &a.weight_decay, "X", "weight decay"},
+        {"--schedule", OPT_STRING, &a.schedule, "NAME", "constant|step|exponential|cosine"},
+        {"--step-size", OPT_INT, &a.step_size, "N", "epochs between steps (--schedule step)"},
+        {"--gamma", OPT_FLOAT, &a.gamma, "X", "decay factor (step, exponential; default 0.1)"},
+        {"--eta-min", OPT_FLOAT, &a.eta_min, "X", "final learning rate (cosine)"},
+        {"--clip-norm", OPT_FLOAT, &a.clip_norm, "X", "clip gradients to this global norm"},
+        {"--val-split", OPT_FLOAT, &a.val_split, "F",
+         "hold out this fraction of the training data for validation (default: validate on test)"},
+        {"--patience", OPT_INT, &a.patience, "N", "stop after N epochs without a better val loss"},
+        {"--restore-best", OPT_FLAG, &a.restore_best, NULL,
+         "with --patience: keep the best epoch's weights"},
+        {"--limit", OPT_INT64, &a.limit, "N", "train on the first N samples only"},
+        {"--seed", OPT_U64, &a.seed, "S", "seed of every random choice (default 42)"},
+        {"--threads", OPT_INT, &a.threads, "T", "CPU threads (default: CX_NUM_THREADS or all)"},
+        {"--out", OPT_STRING, &a.out, "FILE", "checkpoint written after every epoch"},
+        {"--resume", OPT_STRING, &a.resume, "FILE", "continue the run saved in FILE"},
+        {"--plot", OPT_STRING, &a.plot, "FILE.png", "loss curves, written at the end"},
+        {"--progress", OPT_STRING, &a.progress, "MODE", "auto|bar|lines|none (default auto)"},
+        {"--json", OPT_FLAG, &a.json, NULL, "one JSON object per epoch and a final one"},
+    };
+    cli_command cmd = {
+        .name = "train",
+        .usage = "CONFIG --data NAME|DIR [options]   (or: --resume FILE --data ...)",
+        .about = "Trains the model described by CONFIG (e.g. models/mlp.cfg) and reports the "
+                 "test split's loss\nand accuracy at the end.",
+        .options = options,
+        .n_options = CLI_N(options),
+        .max_pos = 1};
+    const char *pos[1];
+    int rc = cli_parse(&cmd, argc, argv, pos);
+    if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
+    if (!pos[0] && !a.resume) return cli_usage_error("train: needs a CONFIG file or --resume FILE");
+    if (pos[0] && a.resume)
+        return cli_usage_error("train: give a CONFIG or --resume FILE, not both (the checkpoint "
+                               "holds its model)");
+    if (!a.data) return cli_usage_error("train: needs --data NAME|DIR (e.g. --data mnist)");
+    if (a.epochs < 1 || a.batch < 1)
+        return cli_usage_error("train: --epochs and --batch must be at least 1");
+    if ((rc = cli_set_threads(a.threads)) != CLI_OK) return rc;
+    return run(&cmd, &a, pos[0]);
+}
