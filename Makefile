@@ -105,7 +105,7 @@ test: all $(TEST_BIN)
 	    && echo "example quickstart: fits y = 3x + 1" \
 	    || { echo "example quickstart: FAILED"; exit 1; }
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	    CX_NUM_THREADS=$${CX_NUM_THREADS:-2} ./$(TEST_BIN)
+	    CX_NUM_THREADS=$${CX_NUM_THREADS:-2} CX_CLI=$(CLI) ./$(TEST_BIN)
 
 $(BUILD)/bench/%: bench/%.c $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -139,7 +139,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(OPS_DEF)
 demo:
 	scripts/install-deps
 	$(MAKE) all
-	./$(BUILD)/examples/quickstart
+	scripts/demo
 
 clean:
 	rm -rf build

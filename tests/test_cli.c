@@ -1,0 +1,210 @@
+/*
+ * test_cli.c - the `cortex` command line end to end, on a generated image dataset written as
+ * IDX files (28x28 pictures of 4 classes: a bright bar whose position is the class, plus
+ * noise): train, eval, predict, summary and resume succeed and agree with each other; bad
+ * flags, missing data, damaged data, configs and checkpoints fail with "cortex: error: ..."
+ * and the documented exit code (1 runtime, 2 usage). The binary comes from $CX_CLI (the
+ * Makefile sets it); without it the group is skipped with a message.
+ */
+#include "test.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64];
+static const char *cli;
+
+static const char *tpath(const char *name) {
+    static char buf[4][336];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+/* Runs "cortex ARGS" in dir; returns the exit code and the combined output in out. */
+static int run(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int run(char *out, size_t size, const char *fmt, ...) {
+    char args[1024], cmd[1600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>&1", dir, cli, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* One 28x28 picture of class c: a bright horizontal bar at rows 4+6c..7+6c, plus noise. */
+static void draw(uint8_t *img, int c, cx_rng *rng) {
+    for (int i = 0; i < 28 * 28; i++) {
+        int row = i / 28;
+        int v = (row >= 4 + 6 * c && row < 8 + 6 * c) ? 200 : 0;
+        v += (int)(cx_rng_u32(rng) % 50);
+        img[i] = (uint8_t)v;
+    }
+}
+
+static void write_split(const char *images, const char *labels, int64_t n, uint64_t seed) {
+    cx_rng *rng = cx_rng_new(seed);
+    cx_tensor *x = cx_tensor_new(CX_DTYPE_U8, CX_SHAPE(n, 28, 28));
+    cx_tensor *y = cx_tensor_new(CX_DTYPE_U8, CX_SHAPE(n));
+    uint8_t *xd = cx_tensor_data(x), *yd = cx_tensor_data(y);
+    for (int64_t i = 0; i < n; i++) {
+        yd[i] = (uint8_t)(cx_rng_u32(rng) % 4);
+        draw(xd + i * 784, yd[i], rng);
+    }
+    assert_int_equal(cx_idx_write(tpath(images), x), CX_OK);
+    assert_int_equal(cx_idx_write(tpath(labels), y), CX_OK);
+    cx_tensor_free(x);
+    cx_tensor_free(y);
+    cx_rng_free(rng);
+}
+
+static void write_text(const char *name, const char *text) {
+    FILE *f = fopen(tpath(name), "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int setup(void **state) {
+    (void)state;
+    if (mkdir(tpath("bars"), 0700) != 0) return -1;
+    write_split("bars/train-images-idx3-ubyte", "bars/train-labels-idx1-ubyte", 400, 1);
+    write_split("bars/t10k-images-idx3-ubyte", "bars/t10k-labels-idx1-ubyte", 100, 2);
+    write_text("mlp.cfg", "[model]\ninput = 1,28,28\n[flatten]\n[dense]\nunits = 32\n"
+                          "[relu]\n[dense]\nunits = 4\n");
+    return 0;
+}
+
+static double json_number_of(const char *out, const char *key) {
+    /* the last line holding a JSON object */
+    const char *last = NULL;
+    for (const char *p = out; *p; p++)
+        if ((p == out || p[-1] == '\n') && *p == '{') last = p;
+    assert_non_null(last);
+    json_error_t err;
+    json_t *j = json_loadb(last, strcspn(last, "\n"), 0, &err);
+    assert_non_null(j);
+    const json_t *v = json_object_get(j, key);
+    assert_true(json_is_number(v));
+    double d = json_number_value(v);
+    json_decref(j);
+    return d;
+}
+
+static void test_train_eval_predict(void **state) {
+    (void)state;
+    static char out[1 << 16];
+    int rc = run(out, sizeof out, "train mlp.cfg --data bars --epochs 3 --batch 32 --lr 0.003 "
+                                  "--out bars.safetensors --json --seed 3");
+    if (rc) print_error("%s", out);
+    assert_int_equal(rc, 0);
+    double acc = json_number_of(out, "test_accuracy");
+    print_message("cli: test accuracy %.3f\n", acc);
+    assert_true(acc > 0.9);
+    assert_int_equal(run(out, sizeof out, "eval bars.safetensors --data bars --json"), 0);
+    assert_true(json_number_of(out, "accuracy") == acc);
+    assert_int_equal(run(out, sizeof out, "eval bars.safetensors --data bars"), 0);
+    assert_non_null(strstr(out, "accuracy"));
+
+    /* a picture of class 2 */
+    cx_rng *rng = cx_rng_new(77);
+    uint8_t img[784];
+    draw(img, 2, rng);
+    cx_rng_free(rng);
+    cx_tensor *t = cx_zeros(CX_SHAPE(1, 28, 28));
+    for (int i = 0; i < 784; i++) cx_tensor_f32(t)[i] = img[i] / 255.0f;
+    assert_int_equal(cx_image_save_png(tpath("two.png"), t), CX_OK);
+    cx_tensor_free(t);
+    assert_int_equal(run(out, sizeof out, "predict bars.safetensors two.png"), 0);
+    print_message("predict:\n%s", out);
+    assert_true(out[0] == '2');
+
+    assert_int_equal(run(out, sizeof out, "summary mlp.cfg"), 0);
+    assert_non_null(strstr(out, "25,252")); /* 784*32+32 + 32*4+4 */
+    assert_int_equal(run(out, sizeof out, "summary bars.safetensors"), 0);
+    assert_non_null(strstr(out, "25,252"));
+
+    /* resume one more epoch */
+    assert_int_equal(run(out, sizeof out, "train --resume bars.safetensors --data bars "
+                                          "--epochs 4 --json"), 0);
+    assert_true(json_number_of(out, "epochs") == 4);
+}
+
+static void test_errors(void **state) {
+    (void)state;
+    static char out[1 << 14];
+    assert_int_equal(run(out, sizeof out, "train mlp.cfg --data bars --epoch 3"), 2);
+    assert_non_null(strstr(out, "unknown option '--epoch'"));
+    assert_non_null(strstr(out, "--epochs"));
+    assert_int_equal(run(out, sizeof out, "train mlp.cfg"), 2);
+    assert_non_null(strstr(out, "--data"));
+    assert_int_equal(run(out, sizeof out, "train mlp.cfg --data bars --epochs many"), 2);
+    assert_int_equal(run(out, sizeof out, "frobnicate"), 2);
+    assert_int_equal(run(out, sizeof out, "train --help"), 0);
+    assert_non_null(strstr(out, "--optimizer"));
+    assert_int_equal(run(out, sizeof out, "help eval"), 0);
+    assert_non_null(strstr(out, "usage: cortex eval"));
+
+    assert_int_equal(run(out, sizeof out, "train mlp.cfg --data nowhere"), 1);
+    assert_non_null(strstr(out, "cortex: error: "));
+
+    write_text("bad.cfg", "[model]\ninput = 1,28,28\n[flatten]\n[dense]\nunits = 32\nunit = 3\n");
+    assert_int_equal(run(out, sizeof out, "train bad.cfg --data bars"), 1);
+    assert_non_null(strstr(out, "bad.cfg:6"));
+    assert_int_equal(run(out, sizeof out, "summary bad.cfg"), 1);
+
+    /* damaged data: the training images cut in half */
+    assert_int_equal(mkdir(tpath("cut"), 0700), 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "cd %s && head -c 150000 bars/train-images-idx3-ubyte > cut/train-images-idx3-ubyte"
+             " && cp bars/train-labels-idx1-ubyte bars/t10k-* cut/", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run(out, sizeof out, "train mlp.cfg --data cut"), 1);
+    print_message("cut data: %s", out);
+    assert_non_null(strstr(out, "train-images-idx3-ubyte"));
+
+    /* damaged checkpoint */
+    snprintf(cmd, sizeof cmd, "cd %s && head -c 3000 bars.safetensors > cut.safetensors", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run(out, sizeof out, "eval cut.safetensors --data bars"), 1);
+    assert_non_null(strstr(out, "cut.safetensors"));
+    assert_int_equal(run(out, sizeof out, "predict bars.safetensors mlp.cfg"), 1);
+    assert_non_null(strstr(out, "mlp.cfg"));
+}
+
+CX_TEST_GROUP(cli) {
+    cli = getenv("CX_CLI");
+    if (!cli || access(cli, X_OK) != 0) {
+        printf("[  SKIPPED ] cli: set CX_CLI to the cortex binary (make test does)\n");
+        return;
+    }
+    static char abs_cli[512];
+    if (cli[0] != '/' && getcwd(abs_cli, 256)) {
+        strncat(abs_cli, "/", sizeof abs_cli - strlen(abs_cli) - 1);
+        strncat(abs_cli, cli, sizeof abs_cli - strlen(abs_cli) - 1);
+        cli = abs_cli;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/cx_cli_XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+    if (!mkdtemp(dir)) fprintf(stderr, "cli: cannot create %s\n", dir);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_train_eval_predict, setup),
+        cmocka_unit_test(test_errors),
+    };
+    CX_RUN_GROUP("cli", tests);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cli: cannot remove %s\n", dir);
+}
