@@ -21,12 +21,28 @@ enum { N_PARAMS = 3, N_STEPS = 5, N_EPOCHS = 20, N_HPARAMS = 13 };
 
 /* The cases of scripts/golden/optim.py (every case in the file must be listed here). */
 static const char *const cases[] = {
-    "sgd",          "sgd_wd",       "momentum",         "momentum_dampening",
-    "momentum_late", "nesterov",    "nesterov_wd",      "adagrad",
-    "adagrad_lr_decay", "adagrad_late", "adadelta",     "adadelta_wd",
-    "rmsprop",      "rmsprop_centered", "rmsprop_momentum", "rmsprop_centered_momentum",
-    "adam",         "adam_wd",      "adam_amsgrad",     "adam_late",
-    "adamw",        "adamw_amsgrad",
+    "sgd",
+    "sgd_wd",
+    "momentum",
+    "momentum_dampening",
+    "momentum_late",
+    "nesterov",
+    "nesterov_wd",
+    "adagrad",
+    "adagrad_lr_decay",
+    "adagrad_late",
+    "adadelta",
+    "adadelta_wd",
+    "rmsprop",
+    "rmsprop_centered",
+    "rmsprop_momentum",
+    "rmsprop_centered_momentum",
+    "adam",
+    "adam_wd",
+    "adam_amsgrad",
+    "adam_late",
+    "adamw",
+    "adamw_amsgrad",
 };
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
@@ -61,16 +77,23 @@ static void set_grad(cx_tensor *p, const float *g) {
 
 static void assert_tensor_close(const char *what, cx_tensor *got, cx_tensor *want) {
     assert_int_equal(cx_tensor_numel(got), cx_tensor_numel(want));
-    cx_test_assert_close(what, cx_tensor_f32(got), cx_tensor_f32(want), cx_tensor_numel(want),
-                         TOL);
+    cx_test_assert_close(what, cx_tensor_f32(got), cx_tensor_f32(want), cx_tensor_numel(want), TOL);
 }
 
 /* The hyper-parameters in scripts/golden/optim.py's HPARAM_FIELDS order. */
 static cx_optim_params params_from(const float *h) {
-    return (cx_optim_params){.lr = h[0], .momentum = h[1], .dampening = h[2], .beta1 = h[3],
-                             .beta2 = h[4], .alpha = h[5], .rho = h[6], .eps = h[7],
-                             .weight_decay = h[8], .lr_decay = h[9],
-                             .initial_accumulator = h[10], .centered = h[11] != 0.0f,
+    return (cx_optim_params){.lr = h[0],
+                             .momentum = h[1],
+                             .dampening = h[2],
+                             .beta1 = h[3],
+                             .beta2 = h[4],
+                             .alpha = h[5],
+                             .rho = h[6],
+                             .eps = h[7],
+                             .weight_decay = h[8],
+                             .lr_decay = h[9],
+                             .initial_accumulator = h[10],
+                             .centered = h[11] != 0.0f,
                              .amsgrad = h[12] != 0.0f};
 }
 
@@ -141,7 +164,8 @@ static void golden_case(void **state) {
         cx_tensor_free(want);
     }
     cx_optim_free(o);
-    for (int i = 0; i < N_PARAMS; i++) cx_tensor_free(p[i]);
+    for (int i = 0; i < N_PARAMS; i++)
+        cx_tensor_free(p[i]);
     cx_tensor_free(h);
 }
 
@@ -174,12 +198,13 @@ static void golden_schedules(void **state) {
         assert_non_null(h);
         assert_non_null(want);
         const float *v = cx_tensor_f32(h); /* base_lr, step_size, gamma, t_max, eta_min */
-        cx_schedule s = {.step_size = (int)v[1], .gamma = v[2], .t_max = (int)v[3],
-                         .eta_min = v[4]};
+        cx_schedule s = {
+            .step_size = (int)v[1], .gamma = v[2], .t_max = (int)v[3], .eta_min = v[4]};
         assert_int_equal(cx_schedule_kind_parse(kind, &s.kind), CX_OK);
         float got[N_EPOCHS];
         assert_int_equal(cx_tensor_numel(want), N_EPOCHS);
-        for (int e = 0; e < N_EPOCHS; e++) got[e] = cx_schedule_lr(&s, v[0], e);
+        for (int e = 0; e < N_EPOCHS; e++)
+            got[e] = cx_schedule_lr(&s, v[0], e);
         snprintf(key, sizeof key, "schedule.%s.lr", names[k]);
         cx_test_assert_close(key, got, cx_tensor_f32(want), N_EPOCHS, TOL);
         cx_tensor_free(h);
@@ -269,8 +294,8 @@ static void make_params(cx_rng *rng, cx_tensor **p, const int64_t *sizes, int n)
 
 /* A new leaf parameter holding a copy of a's values. */
 static cx_tensor *copy_param(cx_tensor *a) {
-    cx_tensor *b = cx_from_data(CX_DTYPE_F32, cx_tensor_ndim(a), cx_tensor_shape(a),
-                                cx_tensor_f32(a));
+    cx_tensor *b =
+        cx_from_data(CX_DTYPE_F32, cx_tensor_ndim(a), cx_tensor_shape(a), cx_tensor_f32(a));
     assert_non_null(b);
     assert_int_equal(cx_tensor_set_requires_grad(b, true), CX_OK);
     return b;
@@ -280,17 +305,19 @@ static void random_grads(cx_rng *rng, cx_tensor **p, int n) {
     for (int i = 0; i < n; i++) {
         float *g = cx__grad(p[i]);
         assert_non_null(g);
-        for (int64_t e = 0; e < cx_tensor_numel(p[i]); e++) g[e] = cx_rng_normal(rng);
+        for (int64_t e = 0; e < cx_tensor_numel(p[i]); e++)
+            g[e] = cx_rng_normal(rng);
     }
 }
 
 static void copy_grads(cx_tensor **dst, cx_tensor **src, int n) {
-    for (int i = 0; i < n; i++) set_grad(dst[i], cx_tensor_f32(cx_tensor_grad(src[i])));
+    for (int i = 0; i < n; i++)
+        set_grad(dst[i], cx_tensor_f32(cx_tensor_grad(src[i])));
 }
 
 static bool same_values(cx_tensor *a, cx_tensor *b) {
-    return memcmp(cx_tensor_f32(a), cx_tensor_f32(b),
-                  (size_t)cx_tensor_numel(a) * sizeof(float)) == 0;
+    return memcmp(cx_tensor_f32(a), cx_tensor_f32(b), (size_t)cx_tensor_numel(a) * sizeof(float)) ==
+           0;
 }
 
 static void state_names(void **state) {
@@ -364,9 +391,9 @@ static void state_restore(void **state) {
             assert_string_equal(cx_optim_state_name(ob, j), cx_optim_state_name(oa, j));
             cx_tensor *src = cx_optim_state_tensor(oa, j);
             size_t bytes = (size_t)cx_tensor_numel(src) * sizeof(float);
-            assert_int_equal(cx_tensor_copy_from(cx_optim_state_tensor(ob, j),
-                                                 cx_tensor_f32(src), bytes),
-                             CX_OK);
+            assert_int_equal(
+                cx_tensor_copy_from(cx_optim_state_tensor(ob, j), cx_tensor_f32(src), bytes),
+                CX_OK);
         }
         for (int s = 0; s < 2; s++) {
             random_grads(rng, a, 3);
@@ -410,7 +437,8 @@ static void threads_agree(void **state) {
         cx_rng *rng = cx_rng_new(7);
         cx_tensor *a[2], *b[2];
         make_params(rng, a, sizes, 2);
-        for (int i = 0; i < 2; i++) b[i] = copy_param(a[i]);
+        for (int i = 0; i < 2; i++)
+            b[i] = copy_param(a[i]);
         cx_optim *oa = cx_optim_new(c[k].kind, &c[k].p, a, 2);
         cx_optim *ob = cx_optim_new(c[k].kind, &c[k].p, b, 2);
         for (int s = 0; s < 3; s++) {
@@ -422,7 +450,8 @@ static void threads_agree(void **state) {
             assert_int_equal(cx_optim_step(ob), CX_OK);
         }
         cx_set_num_threads(threads);
-        for (int i = 0; i < 2; i++) assert_true(same_values(a[i], b[i]));
+        for (int i = 0; i < 2; i++)
+            assert_true(same_values(a[i], b[i]));
         cx_optim_free(oa);
         cx_optim_free(ob);
         for (int i = 0; i < 2; i++) {
@@ -466,10 +495,11 @@ static void step_allocates_nothing(void **state) {
         for (int s = 0; s < 3; s++) {
             assert_int_equal(cx_optim_step(o), CX_OK);
             assert_true(isfinite(cx_clip_grad_norm(p, 3, 1.0f)));
-            assert_int_equal(cx_optim_set_lr(o, cx_schedule_lr(&(cx_schedule){
-                                                    .kind = CX_SCHEDULE_COSINE, .t_max = 5},
-                                                    0.01f, s)),
-                             CX_OK);
+            assert_int_equal(
+                cx_optim_set_lr(
+                    o, cx_schedule_lr(&(cx_schedule){.kind = CX_SCHEDULE_COSINE, .t_max = 5}, 0.01f,
+                                      s)),
+                CX_OK);
         }
         cx_optim_zero_grad(o);
         if (n_allocs != before)
@@ -478,7 +508,8 @@ static void step_allocates_nothing(void **state) {
         random_grads(rng, p, 3);
         cx_optim_free(o);
     }
-    for (int i = 0; i < 3; i++) cx_tensor_free(p[i]);
+    for (int i = 0; i < 3; i++)
+        cx_tensor_free(p[i]);
     cx_rng_free(rng);
     cx_set_allocator(NULL);
 }
@@ -497,7 +528,8 @@ static void zero_grad(void **state) {
     assert_ptr_equal(cx_tensor_grad(p[0]), g0);
     for (int i = 0; i < 2; i++) {
         const float *g = cx_tensor_f32(cx_tensor_grad(p[i]));
-        for (int64_t e = 0; e < cx_tensor_numel(p[i]); e++) assert_true(g[e] == 0.0f);
+        for (int64_t e = 0; e < cx_tensor_numel(p[i]); e++)
+            assert_true(g[e] == 0.0f);
     }
     cx_optim_free(o);
     cx_optim_free(NULL);
@@ -512,8 +544,7 @@ static void names_and_defaults(void **state) {
     (void)state;
     for (int k = CX_OPTIM_SGD; k <= CX_OPTIM_ADAMW; k++) {
         cx_optim_kind back;
-        assert_int_equal(cx_optim_kind_parse(cx_optim_kind_name((cx_optim_kind)k), &back),
-                         CX_OK);
+        assert_int_equal(cx_optim_kind_parse(cx_optim_kind_name((cx_optim_kind)k), &back), CX_OK);
         assert_int_equal(back, k);
     }
     cx_optim_kind kind;
@@ -524,8 +555,8 @@ static void names_and_defaults(void **state) {
     assert_non_null(strstr(cx_last_error(), "sgd, momentum, nesterov"));
     for (int k = CX_SCHEDULE_CONSTANT; k <= CX_SCHEDULE_COSINE; k++) {
         cx_schedule_kind back;
-        assert_int_equal(
-            cx_schedule_kind_parse(cx_schedule_kind_name((cx_schedule_kind)k), &back), CX_OK);
+        assert_int_equal(cx_schedule_kind_parse(cx_schedule_kind_name((cx_schedule_kind)k), &back),
+                         CX_OK);
         assert_int_equal(back, k);
     }
     cx_schedule_kind sk;
@@ -567,25 +598,25 @@ static void names_and_defaults(void **state) {
 }
 
 /* cx_optim_new must give NULL, status and a message holding both words. */
-static void expect_refused(cx_optim_kind kind, const cx_optim_params *p, cx_tensor *const *t,
-                           int n, cx_status status, const char *w1, const char *w2) {
+static void expect_refused(cx_optim_kind kind, const cx_optim_params *p, cx_tensor *const *t, int n,
+                           cx_status status, const char *w1, const char *w2) {
     cx_clear_error();
     cx_optim *o = cx_optim_new(kind, p, t, n);
     if (o || cx_last_status() != status || !strstr(cx_last_error(), w1) ||
         (w2 && !strstr(cx_last_error(), w2)))
-        fail_msg("%s: got %s \"%s\", want NULL and %s with '%s' and '%s'",
-                 cx_optim_kind_name(kind), cx_status_name(cx_last_status()), cx_last_error(),
-                 cx_status_name(status), w1, w2 ? w2 : "");
+        fail_msg("%s: got %s \"%s\", want NULL and %s with '%s' and '%s'", cx_optim_kind_name(kind),
+                 cx_status_name(cx_last_status()), cx_last_error(), cx_status_name(status), w1,
+                 w2 ? w2 : "");
 }
 
 static void bad_hyper_parameters(void **state) {
     (void)state;
     cx_tensor *t[2] = {cx_zeros(CX_SHAPE(2, 2)), cx_zeros(CX_SHAPE(3))};
-#define BAD(kind_, field_, value_, w1, w2)                                                     \
-    do {                                                                                       \
-        cx_optim_params p_ = cx_optim_defaults(kind_);                                         \
-        p_.field_ = value_;                                                                    \
-        expect_refused(kind_, &p_, t, 2, CX_ERR_ARG, w1, w2);                                  \
+#define BAD(kind_, field_, value_, w1, w2)                                                         \
+    do {                                                                                           \
+        cx_optim_params p_ = cx_optim_defaults(kind_);                                             \
+        p_.field_ = value_;                                                                        \
+        expect_refused(kind_, &p_, t, 2, CX_ERR_ARG, w1, w2);                                      \
     } while (0)
     BAD(CX_OPTIM_SGD, lr, -0.1f, "SGD: lr = -0.1", ">= 0");
     BAD(CX_OPTIM_SGD, lr, INFINITY, "SGD: lr = inf", NULL);
@@ -647,8 +678,7 @@ static void bad_parameter_lists(void **state) {
     const cx_optim_kind k = CX_OPTIM_ADAM;
     expect_refused(k, NULL, NULL, 2, CX_ERR_ARG, "Adam: no parameters", NULL);
     expect_refused(k, NULL, &w, 0, CX_ERR_ARG, "Adam: no parameters", "n = 0");
-    expect_refused(k, NULL, (cx_tensor *[]){w, NULL}, 2, CX_ERR_ARG, "parameter 1 is NULL",
-                   NULL);
+    expect_refused(k, NULL, (cx_tensor *[]){w, NULL}, 2, CX_ERR_ARG, "parameter 1 is NULL", NULL);
     expect_refused(k, NULL, (cx_tensor *[]){w, v, ints}, 3, CX_ERR_DTYPE, "parameter 2", "i32");
     expect_refused(k, NULL, (cx_tensor *[]){wt, v}, 2, CX_ERR_ARG, "parameter 0 [3,2]",
                    "not contiguous");
@@ -674,13 +704,13 @@ static void bad_parameter_lists(void **state) {
 
 static void bad_schedules_and_clips(void **state) {
     (void)state;
-#define BAD_LR(call, word)                                                                     \
-    do {                                                                                       \
-        cx_clear_error();                                                                      \
-        float lr_ = (call);                                                                    \
-        if (!isnan(lr_) || cx_last_status() != CX_ERR_ARG || !strstr(cx_last_error(), word))   \
-            fail_msg("%s: got %g \"%s\", want NaN and '%s'", #call, (double)lr_,               \
-                     cx_last_error(), word);                                                   \
+#define BAD_LR(call, word)                                                                         \
+    do {                                                                                           \
+        cx_clear_error();                                                                          \
+        float lr_ = (call);                                                                        \
+        if (!isnan(lr_) || cx_last_status() != CX_ERR_ARG || !strstr(cx_last_error(), word))       \
+            fail_msg("%s: got %g \"%s\", want NaN and '%s'", #call, (double)lr_, cx_last_error(),  \
+                     word);                                                                        \
     } while (0)
     BAD_LR(cx_schedule_lr(&(cx_schedule){.kind = CX_SCHEDULE_STEP, .gamma = 0.5f}, 0.1f, 1),
            "step schedule: step_size = 0");
@@ -723,17 +753,18 @@ CX_TEST_GROUP(optim) {
     struct CMUnitTest tests[N_CASES + 13];
     size_t n = 0;
     for (int c = 0; c < N_CASES; c++)
-        tests[n++] = (struct CMUnitTest){.name = cases[c], .test_func = golden_case,
-                                         .initial_state = (void *)cases[c]};
+        tests[n++] = (struct CMUnitTest){
+            .name = cases[c], .test_func = golden_case, .initial_state = (void *)cases[c]};
     const struct CMUnitTest rest[] = {
-        cmocka_unit_test(golden_cases_listed),   cmocka_unit_test(golden_schedules),
-        cmocka_unit_test(golden_clipping),       cmocka_unit_test(state_names),
-        cmocka_unit_test(state_restore),         cmocka_unit_test(threads_agree),
+        cmocka_unit_test(golden_cases_listed),    cmocka_unit_test(golden_schedules),
+        cmocka_unit_test(golden_clipping),        cmocka_unit_test(state_names),
+        cmocka_unit_test(state_restore),          cmocka_unit_test(threads_agree),
         cmocka_unit_test(step_allocates_nothing), cmocka_unit_test(zero_grad),
-        cmocka_unit_test(names_and_defaults),    cmocka_unit_test(bad_hyper_parameters),
-        cmocka_unit_test(bad_parameter_lists),   cmocka_unit_test(bad_schedules_and_clips),
+        cmocka_unit_test(names_and_defaults),     cmocka_unit_test(bad_hyper_parameters),
+        cmocka_unit_test(bad_parameter_lists),    cmocka_unit_test(bad_schedules_and_clips),
     };
-    for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) tests[n++] = rest[i];
+    for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++)
+        tests[n++] = rest[i];
     cx_test_run_group("optim", tests, n);
     cx_safetensors_close(golden);
     golden = NULL;

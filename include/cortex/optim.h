@@ -74,16 +74,17 @@ cx_optim *cx_optim_new(cx_optim_kind kind, const cx_optim_params *params,
 void cx_optim_free(cx_optim *o); /* NULL is a no-op */
 
 /* One update of every parameter from its gradient. Runs without recording autograd and without
- * allocating; threads share the work above CX_PARALLEL_MIN elements in all. CX_ERR_ARG if o is
- * NULL or a parameter was freed. */
+ * allocating; threads share the work when the parameters hold over 32768 elements in all.
+ * CX_ERR_ARG if o is NULL or a parameter was freed. */
 cx_status cx_optim_step(cx_optim *o);
-/* Zeroes every parameter's gradient (keeps the buffers, as torch's zero_grad(set_to_none=False)). */
+/* Zeroes every parameter's gradient, keeping the buffers (torch's zero_grad(set_to_none=False)). */
 void cx_optim_zero_grad(cx_optim *o);
 
 cx_optim_kind cx_optim_kind_of(const cx_optim *o);
 const cx_optim_params *cx_optim_get_params(const cx_optim *o);
 float cx_optim_get_lr(const cx_optim *o);
-/* Schedules call this between epochs. CX_ERR_ARG (lr unchanged) if lr is negative or not finite. */
+/* Schedules call this between epochs. CX_ERR_ARG (lr unchanged) if lr is negative or not
+ * finite. */
 cx_status cx_optim_set_lr(cx_optim *o, float lr);
 int64_t cx_optim_steps(const cx_optim *o); /* cx_optim_step calls so far */
 
@@ -133,9 +134,8 @@ cx_status cx_schedule_kind_parse(const char *name, cx_schedule_kind *kind);
  * torch.nn.utils.clip_grad_norm_: by max_norm / (norm + 1e-6) when that is below 1. Returns
  * the norm before clipping (NaN/Inf passes through, so callers can detect it; a NaN norm
  * leaves the gradients alone, an infinite one scales them by 0 as torch does); 0 when no
- * tensor has a gradient. Tensors without a gradient
- * are skipped. Allocates nothing. NaN + CX_ERR_ARG for a NULL list, a NULL or freed tensor, or
- * max_norm negative or NaN. */
+ * tensor has a gradient. Tensors without a gradient are skipped. Allocates nothing. NaN +
+ * CX_ERR_ARG for a NULL list, a NULL or freed tensor, or max_norm negative or NaN. */
 float cx_clip_grad_norm(cx_tensor *const *tensors, int n, float max_norm);
 
 #ifdef __cplusplus

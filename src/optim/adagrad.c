@@ -35,8 +35,7 @@ static void adagrad_coef(const cx_optim_params *p, int64_t step, float *c) {
 }
 
 CX_VECTORIZE
-static void adagrad_update(int64_t n, float *w, const float *g, float *const *buf,
-                           const float *c) {
+static void adagrad_update(int64_t n, float *w, const float *g, float *const *buf, const float *c) {
     float *sum = buf[0]; /* (n) */
     const float wd = c[C_WD], neg_clr = c[C_NEG_CLR], eps = c[C_EPS];
     for (int64_t i = 0; i < n; i++) {
@@ -46,5 +45,5 @@ static void adagrad_update(int64_t n, float *w, const float *g, float *const *bu
     }
 }
 
-const cx__optim_rule cx__optim_adagrad = {"Adagrad", adagrad_check, adagrad_buffers,
-                                          adagrad_coef, adagrad_update};
+const cx__optim_rule cx__optim_adagrad = {"Adagrad", adagrad_check, adagrad_buffers, adagrad_coef,
+                                          adagrad_update};

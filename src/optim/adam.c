@@ -27,8 +27,12 @@ static cx_status check_as(const char *o, const cx_optim_params *p) {
     return CX_OK;
 }
 
-static cx_status adam_check(const cx_optim_params *p) { return check_as("Adam", p); }
-static cx_status adamw_check(const cx_optim_params *p) { return check_as("AdamW", p); }
+static cx_status adam_check(const cx_optim_params *p) {
+    return check_as("Adam", p);
+}
+static cx_status adamw_check(const cx_optim_params *p) {
+    return check_as("AdamW", p);
+}
 
 static void adam_buffers(const cx_optim_params *p, const char **names, float *init) {
     names[0] = "exp_avg";
@@ -61,9 +65,9 @@ static void adamw_coef(const cx_optim_params *p, int64_t step, float *c) {
     c[C_L2] = 0.0f;
 }
 
-static inline __attribute__((always_inline)) void
-adam_loop(int64_t n, float *w, const float *g, float *m, float *v, float *vmax, const float *c,
-          bool amsgrad) {
+static inline __attribute__((always_inline)) void adam_loop(int64_t n, float *w, const float *g,
+                                                            float *m, float *v, float *vmax,
+                                                            const float *c, bool amsgrad) {
     const float decay = c[C_DECAY], l2 = c[C_L2], b1 = c[C_BETA1], b1_1 = c[C_BETA1_1];
     const float b2 = c[C_BETA2], b2_1 = c[C_BETA2_1], neg_step = c[C_NEG_STEP];
     const float bc2_sqrt = c[C_BC2_SQRT], eps = c[C_EPS];
@@ -84,11 +88,12 @@ adam_loop(int64_t n, float *w, const float *g, float *m, float *v, float *vmax, 
 CX_VECTORIZE
 static void adam_update(int64_t n, float *w, const float *g, float *const *buf, const float *c) {
     float *m = buf[0], *v = buf[1], *vmax = buf[2]; /* (n) each; vmax NULL without amsgrad */
-    if (vmax) adam_loop(n, w, g, m, v, vmax, c, true);
-    else adam_loop(n, w, g, m, v, vmax, c, false);
+    if (vmax)
+        adam_loop(n, w, g, m, v, vmax, c, true);
+    else
+        adam_loop(n, w, g, m, v, vmax, c, false);
 }
 
-const cx__optim_rule cx__optim_adam = {"Adam", adam_check, adam_buffers, adam_coef,
-                                       adam_update};
+const cx__optim_rule cx__optim_adam = {"Adam", adam_check, adam_buffers, adam_coef, adam_update};
 const cx__optim_rule cx__optim_adamw = {"AdamW", adamw_check, adam_buffers, adamw_coef,
                                         adam_update};

@@ -18,13 +18,15 @@ CX_VECTORIZE
 static double sum_squares(const float *x, int64_t n) {
     double acc = 0.0;
 #pragma omp simd reduction(+ : acc)
-    for (int64_t i = 0; i < n; i++) acc += (double)x[i] * (double)x[i];
+    for (int64_t i = 0; i < n; i++)
+        acc += (double)x[i] * (double)x[i];
     return acc;
 }
 
 CX_VECTORIZE
 static void scale(float *x, int64_t n, float c) {
-    for (int64_t i = 0; i < n; i++) x[i] *= c;
+    for (int64_t i = 0; i < n; i++)
+        x[i] *= c;
 }
 
 /* Sum of squares of x (n), in up to MAX_BLOCKS blocks across threads. */
@@ -38,7 +40,8 @@ static double tensor_sum_squares(const float *x, int64_t n) {
         part[b] = sum_squares(x + i, len);
     }
     double acc = 0.0;
-    for (int b = 0; b < blocks; b++) acc += part[b];
+    for (int b = 0; b < blocks; b++)
+        acc += part[b];
     return acc;
 }
 

@@ -24,7 +24,7 @@ enum {
 };
 
 typedef struct {
-    cx_tensor *t;                         /* the parameter, owned by the caller */
+    cx_tensor *t; /* the parameter, owned by the caller */
     int64_t numel;
     int64_t steps;                        /* updates made to this parameter */
     cx_tensor *buf[CX_OPTIM_MAX_BUFFERS]; /* slot k's state, t's shape; NULL if unused */
@@ -50,8 +50,8 @@ struct cx_optim {
     int64_t total; /* elements of all parameters */
     int64_t steps; /* cx_optim_step calls */
     int n_state;
-    cx_tensor **state;          /* (n_state) the buffers in parameter, then slot order */
-    char (*names)[NAME_BYTES];  /* (n_state) "<param index>.<buffer>" */
+    cx_tensor **state;         /* (n_state) the buffers in parameter, then slot order */
+    char (*names)[NAME_BYTES]; /* (n_state) "<param index>.<buffer>" */
 };
 
 static const struct {
@@ -92,22 +92,29 @@ cx_status cx_optim_kind_parse(const char *name, cx_optim_kind *kind) {
 
 cx_optim_params cx_optim_defaults(cx_optim_kind kind) {
     /* torch.optim's defaults; SGD has none for lr in torch, 0.01 is the usual choice. */
-    cx_optim_params p = {.lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .alpha = 0.99f,
-                         .rho = 0.9f, .eps = 1e-8f};
+    cx_optim_params p = {
+        .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .alpha = 0.99f, .rho = 0.9f, .eps = 1e-8f};
     switch (kind) {
     case CX_OPTIM_MOMENTUM:
-    case CX_OPTIM_NESTEROV: p.momentum = 0.9f; break;
-    case CX_OPTIM_ADAGRAD: p.eps = 1e-10f; break;
+    case CX_OPTIM_NESTEROV:
+        p.momentum = 0.9f;
+        break;
+    case CX_OPTIM_ADAGRAD:
+        p.eps = 1e-10f;
+        break;
     case CX_OPTIM_ADADELTA:
         p.lr = 1.0f;
         p.eps = 1e-6f;
         break;
-    case CX_OPTIM_ADAM: p.lr = 1e-3f; break;
+    case CX_OPTIM_ADAM:
+        p.lr = 1e-3f;
+        break;
     case CX_OPTIM_ADAMW:
         p.lr = 1e-3f;
         p.weight_decay = 0.01f;
         break;
-    default: break;
+    default:
+        break;
     }
     return p;
 }
@@ -166,14 +173,16 @@ static bool check_tensors(const char *opt, cx_tensor *const *tensors, int n) {
             return false;
         }
         if (!cx__is_contiguous(t)) {
-            cx__error(CX_ERR_ARG, "%s: parameter %d %s is not contiguous; parameters must be",
-                      opt, i, cx__shape_str(t->ndim, t->shape, s, sizeof s));
+            cx__error(CX_ERR_ARG, "%s: parameter %d %s is not contiguous; parameters must be", opt,
+                      i, cx__shape_str(t->ndim, t->shape, s, sizeof s));
             return false;
         }
         for (int j = 0; j < i; j++)
             if (tensors[j] == t) {
-                cx__error(CX_ERR_ARG, "%s: parameter %d is parameter %d again; each tensor may "
-                                      "appear once", opt, i, j);
+                cx__error(CX_ERR_ARG,
+                          "%s: parameter %d is parameter %d again; each tensor may "
+                          "appear once",
+                          opt, i, j);
                 return false;
             }
     }
@@ -187,7 +196,8 @@ static bool make_state(cx_optim *o) {
     float init[CX_OPTIM_MAX_BUFFERS] = {0};
     o->rule->buffers(&o->p, names, init);
     int per_param = 0;
-    for (int k = 0; k < CX_OPTIM_MAX_BUFFERS; k++) per_param += names[k] != NULL;
+    for (int k = 0; k < CX_OPTIM_MAX_BUFFERS; k++)
+        per_param += names[k] != NULL;
     o->n_state = per_param * o->n;
     if (o->n_state == 0) return true;
     o->state = cx__calloc((size_t)o->n_state * sizeof *o->state);
@@ -203,7 +213,8 @@ static bool make_state(cx_optim *o) {
             if (!b) return false;
             s->buf[k] = o->state[j] = b;
             s->bufp[k] = cx__f32(b);
-            for (int64_t e = 0; e < s->numel; e++) s->bufp[k][e] = init[k];
+            for (int64_t e = 0; e < s->numel; e++)
+                s->bufp[k][e] = init[k];
             snprintf(o->names[j], NAME_BYTES, "%d.%s", i, names[k]);
             j++;
         }
@@ -213,7 +224,8 @@ static bool make_state(cx_optim *o) {
 
 static bool make_spans(cx_optim *o) {
     int64_t count = 0;
-    for (int i = 0; i < o->n; i++) count += (o->slots[i].numel + SPAN - 1) / SPAN;
+    for (int i = 0; i < o->n; i++)
+        count += (o->slots[i].numel + SPAN - 1) / SPAN;
     if (count > INT32_MAX) {
         cx__error(CX_ERR_OOM, "%s: %lld elements in the parameters are too many", o->rule->name,
                   (long long)o->total);
@@ -232,8 +244,8 @@ static bool make_spans(cx_optim *o) {
     return true;
 }
 
-cx_optim *cx_optim_new(cx_optim_kind kind, const cx_optim_params *params,
-                       cx_tensor *const *tensors, int n) {
+cx_optim *cx_optim_new(cx_optim_kind kind, const cx_optim_params *params, cx_tensor *const *tensors,
+                       int n) {
     if ((unsigned)kind >= N_KINDS) {
         cx__error(CX_ERR_ARG, "cx_optim_new: unknown optimizer kind %d", (int)kind);
         return NULL;
@@ -266,7 +278,8 @@ fail:
 
 void cx_optim_free(cx_optim *o) {
     if (!o) return;
-    for (int j = 0; o->state && j < o->n_state; j++) cx_tensor_free(o->state[j]);
+    for (int j = 0; o->state && j < o->n_state; j++)
+        cx_tensor_free(o->state[j]);
     cx__free(o->state);
     cx__free(o->names);
     cx__free(o->spans);
@@ -332,11 +345,17 @@ void cx_optim_zero_grad(cx_optim *o) {
 
 /* ---- accessors ---- */
 
-cx_optim_kind cx_optim_kind_of(const cx_optim *o) { return o ? o->kind : CX_OPTIM_SGD; }
+cx_optim_kind cx_optim_kind_of(const cx_optim *o) {
+    return o ? o->kind : CX_OPTIM_SGD;
+}
 
-const cx_optim_params *cx_optim_get_params(const cx_optim *o) { return o ? &o->p : NULL; }
+const cx_optim_params *cx_optim_get_params(const cx_optim *o) {
+    return o ? &o->p : NULL;
+}
 
-float cx_optim_get_lr(const cx_optim *o) { return o ? o->p.lr : NAN; }
+float cx_optim_get_lr(const cx_optim *o) {
+    return o ? o->p.lr : NAN;
+}
 
 cx_status cx_optim_set_lr(cx_optim *o, float lr) {
     if (!o) return cx__error(CX_ERR_ARG, "cx_optim_set_lr: optimizer is NULL");
@@ -345,7 +364,9 @@ cx_status cx_optim_set_lr(cx_optim *o, float lr) {
     return CX_OK;
 }
 
-int64_t cx_optim_steps(const cx_optim *o) { return o ? o->steps : 0; }
+int64_t cx_optim_steps(const cx_optim *o) {
+    return o ? o->steps : 0;
+}
 
 cx_status cx_optim_set_steps(cx_optim *o, int64_t steps) {
     if (!o) return cx__error(CX_ERR_ARG, "cx_optim_set_steps: optimizer is NULL");
@@ -353,11 +374,14 @@ cx_status cx_optim_set_steps(cx_optim *o, int64_t steps) {
         return cx__error(CX_ERR_ARG, "%s: steps = %lld is invalid; need >= 0", o->rule->name,
                          (long long)steps);
     o->steps = steps;
-    for (int i = 0; i < o->n; i++) o->slots[i].steps = steps;
+    for (int i = 0; i < o->n; i++)
+        o->slots[i].steps = steps;
     return CX_OK;
 }
 
-int cx_optim_state_count(const cx_optim *o) { return o ? o->n_state : 0; }
+int cx_optim_state_count(const cx_optim *o) {
+    return o ? o->n_state : 0;
+}
 
 const char *cx_optim_state_name(const cx_optim *o, int i) {
     return o && i >= 0 && i < o->n_state ? o->names[i] : NULL;

@@ -44,9 +44,10 @@ static void rmsprop_coef(const cx_optim_params *p, int64_t step, float *c) {
 
 /* The loop for one combination of options; inlined into each branch of rmsprop_update so
  * every combination gets its own branch-free loop. */
-static inline __attribute__((always_inline)) void
-rmsprop_loop(int64_t n, float *w, const float *g, float *sq, float *b, float *ga,
-             const float *c, bool centered, bool momentum) {
+static inline __attribute__((always_inline)) void rmsprop_loop(int64_t n, float *w, const float *g,
+                                                               float *sq, float *b, float *ga,
+                                                               const float *c, bool centered,
+                                                               bool momentum) {
     const float wd = c[C_WD], neg_lr = c[C_NEG_LR], alpha = c[C_ALPHA], alpha1 = c[C_ALPHA1];
     const float eps = c[C_EPS], mom = c[C_MOM];
     for (int64_t i = 0; i < n; i++) {
@@ -69,14 +70,17 @@ rmsprop_loop(int64_t n, float *w, const float *g, float *sq, float *b, float *ga
 }
 
 CX_VECTORIZE
-static void rmsprop_update(int64_t n, float *w, const float *g, float *const *buf,
-                           const float *c) {
+static void rmsprop_update(int64_t n, float *w, const float *g, float *const *buf, const float *c) {
     float *sq = buf[0], *b = buf[1], *ga = buf[2]; /* (n) each; b, ga NULL when unused */
-    if (ga && b) rmsprop_loop(n, w, g, sq, b, ga, c, true, true);
-    else if (ga) rmsprop_loop(n, w, g, sq, b, ga, c, true, false);
-    else if (b) rmsprop_loop(n, w, g, sq, b, ga, c, false, true);
-    else rmsprop_loop(n, w, g, sq, b, ga, c, false, false);
+    if (ga && b)
+        rmsprop_loop(n, w, g, sq, b, ga, c, true, true);
+    else if (ga)
+        rmsprop_loop(n, w, g, sq, b, ga, c, true, false);
+    else if (b)
+        rmsprop_loop(n, w, g, sq, b, ga, c, false, true);
+    else
+        rmsprop_loop(n, w, g, sq, b, ga, c, false, false);
 }
 
-const cx__optim_rule cx__optim_rmsprop = {"RMSprop", rmsprop_check, rmsprop_buffers,
-                                          rmsprop_coef, rmsprop_update};
+const cx__optim_rule cx__optim_rmsprop = {"RMSprop", rmsprop_check, rmsprop_buffers, rmsprop_coef,
+                                          rmsprop_update};

@@ -26,8 +26,10 @@ cx_status cx_schedule_kind_parse(const char *name, cx_schedule_kind *kind) {
             if (kind) *kind = (cx_schedule_kind)k;
             return CX_OK;
         }
-    return cx__error(CX_ERR_ARG, "unknown schedule '%s'; valid: constant, step, exponential, "
-                                 "cosine", name ? name : "(null)");
+    return cx__error(CX_ERR_ARG,
+                     "unknown schedule '%s'; valid: constant, step, exponential, "
+                     "cosine",
+                     name ? name : "(null)");
 }
 
 static float bad(const char *what, const char *field, double v, const char *need) {
@@ -46,11 +48,13 @@ float cx_schedule_lr(const cx_schedule *s, float base_lr, int epoch) {
     bool uses_gamma = s->kind == CX_SCHEDULE_STEP || s->kind == CX_SCHEDULE_EXPONENTIAL;
     if (uses_gamma && !(isfinite(gamma) && gamma >= 0)) return bad(what, "gamma", gamma, ">= 0");
     switch (s->kind) {
-    case CX_SCHEDULE_CONSTANT: return base_lr;
+    case CX_SCHEDULE_CONSTANT:
+        return base_lr;
     case CX_SCHEDULE_STEP:
         if (s->step_size < 1) return bad(what, "step_size", s->step_size, ">= 1");
         return (float)(lr * pow(gamma, epoch / s->step_size));
-    case CX_SCHEDULE_EXPONENTIAL: return (float)(lr * pow(gamma, epoch));
+    case CX_SCHEDULE_EXPONENTIAL:
+        return (float)(lr * pow(gamma, epoch));
     case CX_SCHEDULE_COSINE: {
         if (s->t_max < 1) return bad(what, "t_max", s->t_max, ">= 1");
         double eta_min = s->eta_min;

@@ -28,8 +28,9 @@ static cx_status momentum_check(const cx_optim_params *p) {
 static cx_status nesterov_check(const cx_optim_params *p) {
     if (momentum_check(p) != CX_OK) return CX_ERR_ARG;
     if (p->momentum <= 0.0f || p->dampening != 0.0f)
-        return cx__error(CX_ERR_ARG, "SGD: Nesterov momentum requires a momentum > 0 and zero "
-                                     "dampening (momentum = %g, dampening = %g)",
+        return cx__error(CX_ERR_ARG,
+                         "SGD: Nesterov momentum requires a momentum > 0 and zero "
+                         "dampening (momentum = %g, dampening = %g)",
                          (double)p->momentum, (double)p->dampening);
     return CX_OK;
 }
@@ -58,7 +59,8 @@ CX_VECTORIZE
 static void sgd_update(int64_t n, float *w, const float *g, float *const *buf, const float *c) {
     (void)buf;
     const float wd = c[C_WD], neg_lr = c[C_NEG_LR];
-    for (int64_t i = 0; i < n; i++) w[i] = w[i] + neg_lr * (g[i] + wd * w[i]);
+    for (int64_t i = 0; i < n; i++)
+        w[i] = w[i] + neg_lr * (g[i] + wd * w[i]);
 }
 
 CX_VECTORIZE
