@@ -19,7 +19,7 @@
 #include <strings.h>
 
 enum {
-    SPAN = 8192,     /* floats per work item: 4 arrays of 32 KiB for Adam, fits L2 */
+    SPAN = 8192,     /* floats per work item: Adam's 4-5 arrays of 32 KiB each stay in L2 */
     NAME_BYTES = 32, /* "<int>.max_exp_avg_sq" and the NUL: 11 + 1 + 14 + 1 */
 };
 
