@@ -122,6 +122,7 @@ $(OP_ROWS): $(BUILD)/obj/tests/tools/op_rows.o $(LIB_A)
 golden: $(OP_ROWS)
 	/usr/bin/python3 scripts/golden/ops.py $(OP_ROWS)
 	/usr/bin/python3 scripts/golden/rng.py
+	/usr/bin/python3 scripts/golden/optim.py
 
 # Fuzz targets: each tests/fuzz/fuzz_X.c built with the library sources by clang's libFuzzer.
 # Run: ./build/fuzz/fuzz_safetensors -max_total_time=60
