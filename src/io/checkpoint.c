@@ -180,7 +180,7 @@ cx_status cx_checkpoint_save(const char *path, cx_model *m, const cx_optim *o,
             goto done;
         }
         names[n_params + i] = nm;
-        tensors[n_params + i] = cx_optim_state_tensor((cx_optim *)o, i);
+        tensors[n_params + i] = cx_optim_state_tensor(o, i);
     }
     cx_rng_get_state(cx_model_rng(m), cx_tensor_data(rng));
     names[n - 1] = RNG_TENSOR;
