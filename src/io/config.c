@@ -278,7 +278,7 @@ static void begin_section(parse_state *ps, const char *name) {
              "[%s] before [model]: a config starts with [model] and its input shape", name);
         return;
     }
-    if (++ps->n_sections > CX_MODEL_MAX_LAYERS) {
+    if (!is_model && ++ps->n_sections > CX_MODEL_MAX_LAYERS) {
         fail(ps, ps->line, CX_ERR_FORMAT, "more than %d layers", CX_MODEL_MAX_LAYERS);
         return;
     }

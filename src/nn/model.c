@@ -169,9 +169,12 @@ cx_status cx__model_add(cx_model *m, const cx_layer_kind *kind, const void *args
     if (index >= CX_MODEL_MAX_LAYERS)
         return cx__error(CX_ERR_ARG, "layer %d (%s): a model has at most %d layers", index,
                          kind->name, CX_MODEL_MAX_LAYERS);
-    cx_layer_build b = {.args = args, .model = m};
+    /* a copy: growing the layer array below moves the previous layer's shape */
+    int64_t in_shape[CX_MAX_DIMS];
+    cx_layer_build b = {.args = args, .model = m, .in_shape = in_shape};
     b.in_ndim = index ? m->layers[index - 1].out_ndim : m->in_ndim;
-    b.in_shape = index ? m->layers[index - 1].out_shape : m->in_shape;
+    memcpy(in_shape, index ? m->layers[index - 1].out_shape : m->in_shape,
+           (size_t)b.in_ndim * sizeof *in_shape);
     cx_status st = kind->build(&b);
     if (st != CX_OK) {
         char why[512];
