@@ -254,14 +254,14 @@ static void config_round_trip(void **state) {
     (void)state;
     static const char text[] =
         "# a comment\n[model]\ninput = 3, 8 ; inline comment\nloss = BCE\n"
-        "[dense]\nunits = 5\nbias = no\ninit = uniform\ninit_scale = 0.125\nactivation = elu\n"
+        "  [dense]\n  units = 5\n  bias = no\n\tinit = uniform\ninit_scale = 0.125\nactivation = elu\n"
         "[flatten]\n[dropout]\n[dense]\nunits = 7\ninit = he_normal\n[leaky_relu]\nslope = 0.3\n"
         "[dense]\nunits = 2\nactivation = sigmoid\n";
     static const char canonical[] =
         "[model]\ninput = 3,8\nloss = bce\n\n"
         "[dense]\nunits = 5\nbias = false\ninit = uniform\ninit_scale = 0.125\n\n[elu]\n\n"
         "[flatten]\n\n[dropout]\n\n[dense]\nunits = 7\ninit = he_normal\n\n"
-        "[leaky_relu]\nslope = 0.300000012\n\n[dense]\nunits = 2\n\n[sigmoid]\n";
+        "[leaky_relu]\nslope = 0.3\n\n[dense]\nunits = 2\n\n[sigmoid]\n";
     cx_model *m = from_text(text);
     assert_string_equal(cx_model_config(m), canonical);
     assert_int_equal(cx_model_num_layers(m), 8);

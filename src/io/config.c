@@ -80,9 +80,14 @@ static void fail(parse_state *ps, int line, cx_status st, const char *fmt, ...) 
 
 /* ---- reading lines for inih ---- */
 
-static bool opens_section(const char *line, size_t len) {
+static size_t leading_blanks(const char *line, size_t len) {
     size_t i = 0;
     while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
+    return i;
+}
+
+static bool opens_section(const char *line, size_t len) {
+    size_t i = leading_blanks(line, len);
     return i < len && line[i] == '[';
 }
 
@@ -104,11 +109,14 @@ static char *read_line(char *str, int num, void *stream) {
         fail(ps, ps->line, CX_ERR_FORMAT, "line is longer than %d characters", num - 3);
         return NULL;
     }
-    memcpy(str, start, len);
-    str[len] = '\n';
-    str[len + 1] = '\0';
     ps->pos += len + (nl ? 1 : 0);
     ps->inject = opens_section(start, len);
+    /* Indentation is dropped: inih would read an indented line as the continuation of the
+     * previous value, so an indented "bias = false" would become part of units. */
+    size_t skip = leading_blanks(start, len);
+    memcpy(str, start + skip, len - skip);
+    str[len - skip] = '\n';
+    str[len - skip + 1] = '\0';
     return str;
 }
 
@@ -442,6 +450,16 @@ static void put(text_buf *t, const char *fmt, ...) {
     }
 }
 
+/* The shortest "%g" text that reads back as the same float (0.3f -> "0.3", not 0.300000012). */
+static void put_float(text_buf *t, const char *name, float v) {
+    char s[32];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(s, sizeof s, "%.*g", digits, (double)v);
+        if ((float)strtod(s, NULL) == v) break; /* as parse_value reads it */
+    }
+    put(t, "%s = %s\n", name, s);
+}
+
 /* Writes the keys whose values differ from the defaults (and the required ones). */
 static void put_keys(text_buf *t, const cx_layer_key *keys, const void *args, const void *defaults) {
     for (const cx_layer_key *k = keys; k && k->name; k++) {
@@ -453,7 +471,7 @@ static void put_keys(text_buf *t, const cx_layer_key *keys, const void *args, co
             break;
         case CX_KEY_FLOAT:
             if (k->required || *(const float *)v != *(const float *)d)
-                put(t, "%s = %.9g\n", k->name, (double)*(const float *)v);
+                put_float(t, k->name, *(const float *)v);
             break;
         case CX_KEY_BOOL:
             if (k->required || *(const bool *)v != *(const bool *)d)
