@@ -83,15 +83,27 @@ static void golden_case(const char *name, const char *final, cx_loss loss, const
     cx_safetensors_close(g);
 }
 
-static void golden_softmax_ce(void **s) { (void)s; golden_case("ce", "softmax", CX_LOSS_CROSS_ENTROPY, "labels"); }
-static void golden_log_softmax_ce(void **s) { (void)s; golden_case("logsm", "log_softmax", CX_LOSS_CROSS_ENTROPY, "labels"); }
-static void golden_sigmoid_bce(void **s) { (void)s; golden_case("bce", "sigmoid", CX_LOSS_BCE, "bce.target"); }
-static void golden_tanh_mse(void **s) { (void)s; golden_case("mse", "tanh", CX_LOSS_MSE, "mse.target"); }
+static void golden_softmax_ce(void **s) {
+    (void)s;
+    golden_case("ce", "softmax", CX_LOSS_CROSS_ENTROPY, "labels");
+}
+static void golden_log_softmax_ce(void **s) {
+    (void)s;
+    golden_case("logsm", "log_softmax", CX_LOSS_CROSS_ENTROPY, "labels");
+}
+static void golden_sigmoid_bce(void **s) {
+    (void)s;
+    golden_case("bce", "sigmoid", CX_LOSS_BCE, "bce.target");
+}
+static void golden_tanh_mse(void **s) {
+    (void)s;
+    golden_case("mse", "tanh", CX_LOSS_MSE, "mse.target");
+}
 
 /* ---- initialisers ---- */
 
-static const char *const init_names[] = {"default", "glorot_uniform", "glorot_normal",
-                                         "he_uniform", "he_normal", "uniform", "normal"};
+static const char *const init_names[] = {
+    "default", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "uniform", "normal"};
 
 /* The same numbers as torch.nn.init after torch.manual_seed(7). */
 static void init_matches_torch(void **state) {
@@ -120,8 +132,9 @@ static void init_matches_torch(void **state) {
 static void init_statistics(void **state) {
     (void)state;
     const double fi = 256, fo = 512;
-    const double expect[] = {1 / sqrt(fi), sqrt(6 / (fi + fo)), sqrt(2 / (fi + fo)), sqrt(6 / fi),
-                             sqrt(2 / fi), 0.1, 0.1};
+    const double expect[] = {1 / sqrt(fi), sqrt(6 / (fi + fo)), sqrt(2 / (fi + fo)),
+                             sqrt(6 / fi), sqrt(2 / fi),        0.1,
+                             0.1};
     for (int i = 0; i < 7; i++) {
         cx_model *m = cx_model_new(CX_SHAPE(256));
         assert_int_equal(cx_model_add_dense(m, 512, true, (cx_init)i, 0.1f, NULL), CX_OK);
@@ -153,9 +166,12 @@ static void init_statistics(void **state) {
         /* biases: U(±1/sqrt(fan_in)) by default, zero with an explicit init */
         const float *b = cx_tensor_f32(cx_model_param(m, 1));
         double bmax = 0;
-        for (int k = 0; k < 512; k++) bmax = fmax(bmax, fabs(b[k]));
-        if (i == 0) assert_true(bmax <= 1 / sqrt(fi) && bmax > 0.95 / sqrt(fi));
-        else assert_true(bmax == 0);
+        for (int k = 0; k < 512; k++)
+            bmax = fmax(bmax, fabs(b[k]));
+        if (i == 0)
+            assert_true(bmax <= 1 / sqrt(fi) && bmax > 0.95 / sqrt(fi));
+        else
+            assert_true(bmax == 0);
         cx_model_free(m);
     }
 }
@@ -171,7 +187,8 @@ static void expect_config_error(const char *text, const char *const *parts) {
         if (!strstr(e, parts[i])) fail_msg("message \"%s\" lacks \"%s\"", e, parts[i]);
 }
 
-#define EXPECT_CONFIG_ERROR(text, ...) expect_config_error(text, (const char *const[]){__VA_ARGS__, NULL})
+#define EXPECT_CONFIG_ERROR(text, ...)                                                             \
+    expect_config_error(text, (const char *const[]){__VA_ARGS__, NULL})
 
 static void config_errors(void **state) {
     (void)state;
@@ -184,48 +201,30 @@ static void config_errors(void **state) {
          {"bad.cfg:4:", "[conv]", "valid sections: model, dense, dropout, elu, flatten", "tanh"}},
         {"[model]\ninput = 4\n[dense]\nunits = 3\nunit = 2\n",
          {"bad.cfg:5:", "'unit'", "valid keys: units, bias, init, init_scale, activation"}},
-        {"[model]\ninput = 4\n[relu]\nslope = 2\n",
-         {"bad.cfg:4:", "takes no keys"}},
-        {"[model]\ninput = 4\n[leaky_relu]\nalpha = 2\n",
-         {"bad.cfg:4:", "valid keys: slope"}},
-        {"[model]\ninput = 4\nloss = hinge\n",
-         {"bad.cfg:3:", "cross_entropy, mse, bce"}},
-        {"[model]\ninput = 4\nfoo = 1\n",
-         {"bad.cfg:3:", "valid keys: input, loss"}},
+        {"[model]\ninput = 4\n[relu]\nslope = 2\n", {"bad.cfg:4:", "takes no keys"}},
+        {"[model]\ninput = 4\n[leaky_relu]\nalpha = 2\n", {"bad.cfg:4:", "valid keys: slope"}},
+        {"[model]\ninput = 4\nloss = hinge\n", {"bad.cfg:3:", "cross_entropy, mse, bce"}},
+        {"[model]\ninput = 4\nfoo = 1\n", {"bad.cfg:3:", "valid keys: input, loss"}},
         {"[model]\ninput = 4\n[dense]\nunits = many\n",
          {"bad.cfg:4:", "units = many", "whole number"}},
-        {"[model]\ninput = 4\n[dense]\nunits = 1000000000000\n",
-         {"bad.cfg:4:", "from 1 to"}},
-        {"[model]\ninput = 4\n[dense]\nunits = 3\nbias = maybe\n",
-         {"bad.cfg:5:", "true or false"}},
+        {"[model]\ninput = 4\n[dense]\nunits = 1000000000000\n", {"bad.cfg:4:", "from 1 to"}},
+        {"[model]\ninput = 4\n[dense]\nunits = 3\nbias = maybe\n", {"bad.cfg:5:", "true or false"}},
         {"[model]\ninput = 4\n[dense]\nunits = 3\ninit = kaiming\n",
          {"bad.cfg:5:", "default, glorot_uniform, glorot_normal, he_uniform"}},
         {"[model]\ninput = 4\n[dense]\nunits = 3\nactivation = swish\n",
          {"bad.cfg:5:", "elu, gelu, leaky_relu, log_softmax, relu"}},
-        {"[model]\ninput = 4\n[dropout]\nrate = 1\n",
-         {"bad.cfg:4:", "rate = 1"}},
-        {"[model]\ninput = 4\n[dense]\n\n[relu]\n",
-         {"bad.cfg:3:", "needs units"}},
-        {"[model]\nloss = mse\n[relu]\n",
-         {"bad.cfg:1:", "needs input"}},
-        {"; nothing\n",
-         {"bad.cfg:1:", "no [model]"}},
-        {"[relu]\n[model]\ninput = 3\n",
-         {"bad.cfg:1:", "before [model]"}},
-        {"[model]\ninput = 3\n[model]\ninput = 3\n",
-         {"bad.cfg:3:", "twice"}},
-        {"[model]\ninput = 0,3\n",
-         {"bad.cfg:2:", "input = 0,3"}},
-        {"[model]\ninput = 1,2,3,4,5,6,7,8\n",
-         {"bad.cfg:2:", "1 to 7 sizes"}},
-        {"[model]\ninput = 4\n[dense\nunits = 2\n",
-         {"bad.cfg:3:", "syntax error"}},
-        {"[model]\ninput = 4\njust words\n",
-         {"bad.cfg:3:", "syntax error"}},
-        {"units = 3\n[model]\n",
-         {"bad.cfg:1:", "before any section"}},
-        {"[model]\ninput = 4\n[dense]\nunits = 3\nunits = 4\n",
-         {"bad.cfg:5:", "twice"}},
+        {"[model]\ninput = 4\n[dropout]\nrate = 1\n", {"bad.cfg:4:", "rate = 1"}},
+        {"[model]\ninput = 4\n[dense]\n\n[relu]\n", {"bad.cfg:3:", "needs units"}},
+        {"[model]\nloss = mse\n[relu]\n", {"bad.cfg:1:", "needs input"}},
+        {"; nothing\n", {"bad.cfg:1:", "no [model]"}},
+        {"[relu]\n[model]\ninput = 3\n", {"bad.cfg:1:", "before [model]"}},
+        {"[model]\ninput = 3\n[model]\ninput = 3\n", {"bad.cfg:3:", "twice"}},
+        {"[model]\ninput = 0,3\n", {"bad.cfg:2:", "input = 0,3"}},
+        {"[model]\ninput = 1,2,3,4,5,6,7,8\n", {"bad.cfg:2:", "1 to 7 sizes"}},
+        {"[model]\ninput = 4\n[dense\nunits = 2\n", {"bad.cfg:3:", "syntax error"}},
+        {"[model]\ninput = 4\njust words\n", {"bad.cfg:3:", "syntax error"}},
+        {"units = 3\n[model]\n", {"bad.cfg:1:", "before any section"}},
+        {"[model]\ninput = 4\n[dense]\nunits = 3\nunits = 4\n", {"bad.cfg:5:", "twice"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         expect_config_error(cases[i].text, cases[i].parts);
@@ -233,7 +232,8 @@ static void config_errors(void **state) {
     EXPECT_CONFIG_ERROR("[model]\ninput = 100000,100000\n[flatten]\n[dense]\nunits = 100000\n",
                         "bad.cfg:4:", "layer 1 (dense)", "weight [100000,10000000000]");
     char *many = malloc(7 * 10001 + 32), *end = many + sprintf(many, "[model]\ninput = 4\n");
-    for (int i = 0; i < 10001; i++) end += sprintf(end, "[relu]\n");
+    for (int i = 0; i < 10001; i++)
+        end += sprintf(end, "[relu]\n");
     EXPECT_CONFIG_ERROR(many, "bad.cfg:10003:", "more than 10000 layers");
     free(many);
     char *big = malloc((1 << 20) + 16);
@@ -254,7 +254,8 @@ static void config_round_trip(void **state) {
     (void)state;
     static const char text[] =
         "# a comment\n[model]\ninput = 3, 8 ; inline comment\nloss = BCE\n"
-        "  [dense]\n  units = 5\n  bias = no\n\tinit = uniform\ninit_scale = 0.125\nactivation = elu\n"
+        "  [dense]\n  units = 5\n  bias = no\n\tinit = uniform\ninit_scale = 0.125\nactivation = "
+        "elu\n"
         "[flatten]\n[dropout]\n[dense]\nunits = 7\ninit = he_normal\n[leaky_relu]\nslope = 0.3\n"
         "[dense]\nunits = 2\nactivation = sigmoid\n";
     static const char canonical[] =
@@ -287,9 +288,11 @@ static void summary_mlp(void **state) {
     cx_model *m = cx_model_load_config("models/mlp.cfg", NULL);
     if (!m) fail_msg("%s", cx_last_error());
     assert_int_equal(cx_model_num_params(m), 669706);
-    static const char *const names[] = {"1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"};
+    static const char *const names[] = {"1.weight", "1.bias",   "3.weight",
+                                        "3.bias",   "5.weight", "5.bias"};
     assert_int_equal(cx_model_num_param_tensors(m), 6);
-    for (int i = 0; i < 6; i++) assert_string_equal(cx_model_param_name(m, i), names[i]);
+    for (int i = 0; i < 6; i++)
+        assert_string_equal(cx_model_param_name(m, i), names[i]);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -298,7 +301,8 @@ static void summary_mlp(void **state) {
     print_message("%s", buf);
     assert_non_null(strstr(buf, "Total params: 669,706\n"));
     assert_non_null(strstr(buf, "Trainable params: 669,706\n"));
-    assert_non_null(strstr(buf, " 1 (Linear)                  (None, 512)               401,920\n"));
+    assert_non_null(
+        strstr(buf, " 1 (Linear)                  (None, 512)               401,920\n"));
     assert_non_null(strstr(buf, "(None, 10)"));
     free(buf);
     /* the file is canonical below its comments */
@@ -329,7 +333,8 @@ static void shape_errors(void **state) {
     assert_int_equal(cx_model_add_dropout(m, 1.5f), CX_ERR_ARG);
     assert_non_null(strstr(cx_last_error(), "layer 1 (dropout)"));
     assert_int_equal(cx_model_add_flatten(m), CX_OK);
-    assert_int_equal(cx_model_add_dense(m, (int64_t)1 << 30, true, CX_INIT_DEFAULT, 0, NULL), CX_ERR_OOM);
+    assert_int_equal(cx_model_add_dense(m, (int64_t)1 << 30, true, CX_INIT_DEFAULT, 0, NULL),
+                     CX_ERR_OOM);
     assert_non_null(strstr(cx_last_error(), "layer 2 (dense): weight [1073741824,20]"));
     assert_int_equal(cx_model_num_layers(m), 2);
     assert_int_equal(cx_model_num_params(m), 35);
@@ -344,20 +349,25 @@ static void shape_errors(void **state) {
     /* weights by name: missing tensors and shape mismatches are named */
     const char *path = "build/test_nn_weights.safetensors";
     cx_tensor *w = cx_zeros(CX_SHAPE(5, 7)), *b = cx_zeros(CX_SHAPE(5));
-    assert_int_equal(cx_safetensors_save(path, 1, (const char *[]){"0.weight"}, &w, 0, NULL, NULL), CX_OK);
+    assert_int_equal(cx_safetensors_save(path, 1, (const char *[]){"0.weight"}, &w, 0, NULL, NULL),
+                     CX_OK);
     cx_safetensors *f = cx_safetensors_open(path);
     assert_int_equal(cx_model_load_weights(m, f), CX_ERR_SHAPE);
-    assert_non_null(strstr(cx_last_error(), "\"0.weight\" is f32 [5,7] in the file, the model has f32 [5,6]"));
+    assert_non_null(
+        strstr(cx_last_error(), "\"0.weight\" is f32 [5,7] in the file, the model has f32 [5,6]"));
     cx_safetensors_close(f);
     cx_tensor_free(w);
     w = cx_ones(CX_SHAPE(5, 6));
-    assert_int_equal(cx_safetensors_save(path, 1, (const char *[]){"0.weight"}, &w, 0, NULL, NULL), CX_OK);
+    assert_int_equal(cx_safetensors_save(path, 1, (const char *[]){"0.weight"}, &w, 0, NULL, NULL),
+                     CX_OK);
     f = cx_safetensors_open(path);
     assert_int_equal(cx_model_load_weights(m, f), CX_ERR_FORMAT);
     assert_non_null(strstr(cx_last_error(), "no tensor \"0.bias\""));
     cx_safetensors_close(f);
     cx_tensor *both[2] = {w, b};
-    assert_int_equal(cx_safetensors_save(path, 2, (const char *[]){"0.weight", "0.bias"}, both, 0, NULL, NULL), CX_OK);
+    assert_int_equal(
+        cx_safetensors_save(path, 2, (const char *[]){"0.weight", "0.bias"}, both, 0, NULL, NULL),
+        CX_OK);
     f = cx_safetensors_open(path);
     assert_int_equal(cx_model_load_weights(m, f), CX_OK);
     assert_true(cx_model_params_flat(m)[0] == 1.0f && cx_model_params_flat(m)[29] == 1.0f &&
@@ -375,7 +385,8 @@ static void flat_parameters(void **state) {
     (void)state;
     cx_arena *a = cx_arena_new(0);
     cx_arena_begin(a);
-    cx_model *m = from_text("[model]\ninput = 3\n[dense]\nunits = 4\n[dense]\nunits = 2\nbias = false\n");
+    cx_model *m =
+        from_text("[model]\ninput = 3\n[dense]\nunits = 4\n[dense]\nunits = 2\nbias = false\n");
     cx_arena_end(a);
     cx_arena_reset(a);
     cx_arena_free(a);
@@ -392,7 +403,8 @@ static void flat_parameters(void **state) {
     assert_ptr_equal(cx_model_param_by_name(m, "1.weight"), cx_model_param(m, 2));
     assert_null(cx_model_param_by_name(m, "1.bias"));
     /* zeroing one gradient leaves the others */
-    for (int64_t i = 0; i < off; i++) grads[i] = 1;
+    for (int64_t i = 0; i < off; i++)
+        grads[i] = 1;
     cx_tensor_zero_grad(cx_model_param(m, 1));
     assert_true(grads[11] == 1 && grads[12] == 0 && grads[15] == 0 && grads[16] == 1);
     cx_model_zero_grad(m);
@@ -469,7 +481,8 @@ static void loss_folds_final_activation(void **state) {
     assert_int_equal(cx_last_status(), CX_ERR_DTYPE);
     cx_clear_error();
     cx_tensor *tensors[] = {loss, logits, probs, again, bad, labels, x};
-    for (int i = 0; i < 7; i++) cx_tensor_free(tensors[i]);
+    for (int i = 0; i < 7; i++)
+        cx_tensor_free(tensors[i]);
     cx_model_free(m);
 }
 
@@ -488,7 +501,8 @@ static double loss_at(cx_model *m, cx_tensor *x, cx_tensor *target) {
 }
 
 static void shift(float *v, const float *d, int64_t n, float t) {
-    for (int64_t i = 0; i < n; i++) v[i] += t * d[i];
+    for (int64_t i = 0; i < n; i++)
+        v[i] += t * d[i];
 }
 
 static void gradcheck_model(const char *text, cx_tensor *target) {
@@ -512,8 +526,10 @@ static void gradcheck_model(const char *text, cx_tensor *target) {
     float *p = cx_model_params_flat(m), *xv = cx_tensor_f32(x);
     const float *gp = cx_model_grads_flat(m), *gx = cx_tensor_f32(cx_tensor_grad(x));
     double analytic = 0, analytic_x = 0;
-    for (int64_t i = 0; i < np; i++) analytic += (double)gp[i] * cx_tensor_f32(dp)[i];
-    for (int64_t i = 0; i < nx; i++) analytic_x += (double)gx[i] * cx_tensor_f32(dx)[i];
+    for (int64_t i = 0; i < np; i++)
+        analytic += (double)gp[i] * cx_tensor_f32(dp)[i];
+    for (int64_t i = 0; i < nx; i++)
+        analytic_x += (double)gx[i] * cx_tensor_f32(dx)[i];
     const float eps = 1e-3f;
     double numeric[2];
     for (int which = 0; which < 2; which++) { /* parameters, then the input */
@@ -527,8 +543,8 @@ static void gradcheck_model(const char *text, cx_tensor *target) {
         shift(v, d, n, eps);
         numeric[which] = (up - down) / (2 * eps);
     }
-    print_message("directional derivative: params %.6f vs %.6f, input %.6f vs %.6f\n",
-                  analytic, numeric[0], analytic_x, numeric[1]);
+    print_message("directional derivative: params %.6f vs %.6f, input %.6f vs %.6f\n", analytic,
+                  numeric[0], analytic_x, numeric[1]);
     assert_true(fabs(analytic - numeric[0]) <= 1e-2 * fmax(fabs(numeric[0]), 1e-2));
     assert_true(fabs(analytic_x - numeric[1]) <= 1e-2 * fmax(fabs(numeric[1]), 1e-2));
     cx_tensor_free(dp);
@@ -544,13 +560,16 @@ static void gradcheck_models(void **state) {
     cx_tensor *labels = cx_from_data(CX_DTYPE_I32, CX_SHAPE(4), lab);
     gradcheck_model("[model]\ninput = 2,3\n[dense]\nunits = 5\nactivation = tanh\n[flatten]\n"
                     "[dense]\nunits = 6\n[gelu]\n[dropout]\nrate = 0.25\n[dense]\nunits = 4\n"
-                    "[elu]\n[dense]\nunits = 3\n[softmax]\n", labels);
+                    "[elu]\n[dense]\nunits = 3\n[softmax]\n",
+                    labels);
     cx_tensor *probs = cx_rand(NULL, CX_SHAPE(4, 2));
     gradcheck_model("[model]\ninput = 3\nloss = bce\n[dense]\nunits = 6\ninit = glorot_normal\n"
-                    "[leaky_relu]\nslope = 0.1\n[dense]\nunits = 2\n[sigmoid]\n", probs);
+                    "[leaky_relu]\nslope = 0.1\n[dense]\nunits = 2\n[sigmoid]\n",
+                    probs);
     cx_tensor *target = cx_randn(NULL, CX_SHAPE(4, 2, 2));
     gradcheck_model("[model]\ninput = 2,5\nloss = mse\n[dense]\nunits = 3\n[log_softmax]\n"
-                    "[dense]\nunits = 2\nactivation = sigmoid\n", target);
+                    "[dense]\nunits = 2\nactivation = sigmoid\n",
+                    target);
     cx_tensor_free(labels);
     cx_tensor_free(probs);
     cx_tensor_free(target);
@@ -567,7 +586,8 @@ static void steady_state_allocates_nothing(void **state) {
     cx_model_set_training(m, true);
     cx_tensor *x = cx_randn(NULL, CX_SHAPE(16, 1, 4, 5));
     int32_t lab[16];
-    for (int i = 0; i < 16; i++) lab[i] = i % 10;
+    for (int i = 0; i < 16; i++)
+        lab[i] = i % 10;
     cx_tensor *labels = cx_from_data(CX_DTYPE_I32, CX_SHAPE(16), lab);
     cx_arena *arena = cx_arena_new(0);
     float first = 0, last = 0;
@@ -582,7 +602,8 @@ static void steady_state_allocates_nothing(void **state) {
         if (step == 0) first = last;
         float *p = cx_model_params_flat(m);
         const float *g = cx_model_grads_flat(m);
-        for (int64_t i = 0; i < cx_model_num_params(m); i++) p[i] -= 0.1f * g[i];
+        for (int64_t i = 0; i < cx_model_num_params(m); i++)
+            p[i] -= 0.1f * g[i];
         cx_model_zero_grad(m);
         cx_arena_end(arena);
         cx_arena_reset(arena);

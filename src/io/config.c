@@ -43,9 +43,9 @@ typedef struct {
     const char *source; /* for messages */
     const char *text;
     size_t pos;
-    int line;           /* the line inih is handling (1-based) */
-    bool inject;        /* the next read hands inih the marker */
-    bool marker;        /* the line inih is handling is the marker */
+    int line;    /* the line inih is handling (1-based) */
+    bool inject; /* the next read hands inih the marker */
+    bool marker; /* the line inih is handling is the marker */
     cx_rng *rng;
     cx_model *m;
 
@@ -54,7 +54,7 @@ typedef struct {
     const cx_layer_kind *kind;
     int sec_line, n_sections;
     _Alignas(8) unsigned char args[CX_LAYER_ARGS_MAX];
-    uint64_t given; /* bit k: key k was set */
+    uint64_t given;                  /* bit k: key k was set */
     const cx_layer_kind *activation; /* `activation = relu`: a layer to add after this one */
     int in_ndim;
     int64_t in_shape[CX_MAX_DIMS];
@@ -82,7 +82,8 @@ static void fail(parse_state *ps, int line, cx_status st, const char *fmt, ...) 
 
 static size_t leading_blanks(const char *line, size_t len) {
     size_t i = 0;
-    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+        i++;
     return i;
 }
 
@@ -179,7 +180,8 @@ static bool parse_value(const cx_layer_key *k, const char *value, void *args, ch
         return true;
     }
     case CX_KEY_BOOL: {
-        static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+        static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no",
+                                                                                    "off", "0"};
         for (int i = 0; i < 4; i++) {
             if (strcasecmp(value, yes[i]) == 0 || strcasecmp(value, no[i]) == 0) {
                 *(bool *)dst = strcasecmp(value, yes[i]) == 0;
@@ -212,16 +214,20 @@ static bool parse_shape(const char *value, int *ndim, int64_t *shape, char *why,
     for (;;) {
         char *end = NULL;
         errno = 0;
-        while (*p == ' ' || *p == '\t') p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
         long long v = strtoll(p, &end, 10);
         if (end == p || errno || v < 1 || v > CX_DIM_MAX || n == CX_MAX_DIMS - 1) {
-            snprintf(why, size, "expected 1 to %d sizes from 1 to %lld separated by commas, "
-                     "e.g. 1,28,28", CX_MAX_DIMS - 1, (long long)CX_DIM_MAX);
+            snprintf(why, size,
+                     "expected 1 to %d sizes from 1 to %lld separated by commas, "
+                     "e.g. 1,28,28",
+                     CX_MAX_DIMS - 1, (long long)CX_DIM_MAX);
             return false;
         }
         shape[n++] = v;
         p = end;
-        while (*p == ' ' || *p == '\t') p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
         if (!*p) break;
         if (*p++ != ',') {
             snprintf(why, size, "expected sizes separated by commas, e.g. 1,28,28");
@@ -255,7 +261,8 @@ static void finish_section(parse_state *ps) {
         }
     if (ps->is_model) {
         if (!ps->in_ndim) {
-            fail(ps, ps->sec_line, CX_ERR_FORMAT, "[model] needs input = the shape of one "
+            fail(ps, ps->sec_line, CX_ERR_FORMAT,
+                 "[model] needs input = the shape of one "
                  "sample, e.g. input = 1,28,28");
             return;
         }
@@ -265,8 +272,8 @@ static void finish_section(parse_state *ps) {
         return;
     }
     if (cx__model_add(ps->m, ps->kind, ps->args, ps->rng) != CX_OK ||
-        (ps->activation && cx__model_add(ps->m, ps->activation, ps->activation->defaults,
-                                         NULL) != CX_OK))
+        (ps->activation &&
+         cx__model_add(ps->m, ps->activation, ps->activation->defaults, NULL) != CX_OK))
         fail_layer(ps);
 }
 
@@ -277,13 +284,15 @@ static void begin_section(parse_state *ps, const char *name) {
     const cx_layer_kind *kind = is_model ? NULL : cx__layer_kind_find(name);
     if (!is_model && !kind) {
         char list[1024];
-        fail(ps, ps->line, CX_ERR_FORMAT, "unknown section [%s]; valid sections: model, %s",
-             name, cx__layer_kind_list(list, sizeof list, false));
+        fail(ps, ps->line, CX_ERR_FORMAT, "unknown section [%s]; valid sections: model, %s", name,
+             cx__layer_kind_list(list, sizeof list, false));
         return;
     }
     if (is_model != !ps->m) {
-        fail(ps, ps->line, CX_ERR_FORMAT, is_model ? "[model] given twice" :
-             "[%s] before [model]: a config starts with [model] and its input shape", name);
+        fail(ps, ps->line, CX_ERR_FORMAT,
+             is_model ? "[model] given twice"
+                      : "[%s] before [model]: a config starts with [model] and its input shape",
+             name);
         return;
     }
     if (!is_model && ++ps->n_sections > CX_MODEL_MAX_LAYERS) {
@@ -304,28 +313,32 @@ static void set_key(parse_state *ps, const char *name, const char *value) {
     const char *sec = ps->is_model ? "model" : ps->kind->name;
     char why[512];
     if (ps->is_model && strcmp(name, "input") == 0) {
-        if (ps->in_ndim) fail(ps, ps->line, CX_ERR_FORMAT, "[model] input is given twice");
+        if (ps->in_ndim)
+            fail(ps, ps->line, CX_ERR_FORMAT, "[model] input is given twice");
         else if (!parse_shape(value, &ps->in_ndim, ps->in_shape, why, sizeof why))
             fail(ps, ps->line, CX_ERR_FORMAT, "[model] input = %s: %s", value, why);
         return;
     }
     if (!ps->is_model && ps->kind->takes_activation && strcmp(name, "activation") == 0) {
         char list[512];
-        if (ps->activation) fail(ps, ps->line, CX_ERR_FORMAT, "[%s] activation is given twice", sec);
+        if (ps->activation)
+            fail(ps, ps->line, CX_ERR_FORMAT, "[%s] activation is given twice", sec);
         else if (!(ps->activation = cx__layer_kind_find(value)) || !ps->activation->is_activation)
-            fail(ps, ps->line, CX_ERR_FORMAT, "[%s] activation = %s: valid values: %s", sec,
-                 value, cx__layer_kind_list(list, sizeof list, true));
+            fail(ps, ps->line, CX_ERR_FORMAT, "[%s] activation = %s: valid values: %s", sec, value,
+                 cx__layer_kind_list(list, sizeof list, true));
         return;
     }
     int i = 0;
     const cx_layer_key *k = section_keys(ps);
-    for (; k && k->name && strcmp(k->name, name) != 0; k++) i++;
+    for (; k && k->name && strcmp(k->name, name) != 0; k++)
+        i++;
     if (!k || !k->name) {
         char list[512];
         key_list(section_keys(ps), !ps->is_model && ps->kind->takes_activation, list, sizeof list);
         if (ps->is_model) snprintf(list, sizeof list, "input, loss");
-        fail(ps, ps->line, CX_ERR_FORMAT, list[0] ? "[%s] has no key '%s'; valid keys: %s"
-                                                  : "[%s] has no key '%s'; it takes no keys%s",
+        fail(ps, ps->line, CX_ERR_FORMAT,
+             list[0] ? "[%s] has no key '%s'; valid keys: %s"
+                     : "[%s] has no key '%s'; it takes no keys%s",
              sec, name, list);
         return;
     }
@@ -341,11 +354,15 @@ static void set_key(parse_state *ps, const char *name, const char *value) {
 static int on_pair(void *user, const char *section, const char *name, const char *value) {
     parse_state *ps = user;
     if (ps->failed) return 1;
-    if (ps->marker && strcmp(name, MARKER) == 0) begin_section(ps, section);
+    if (ps->marker && strcmp(name, MARKER) == 0)
+        begin_section(ps, section);
     else if (!ps->in_section)
-        fail(ps, ps->line, CX_ERR_FORMAT, "'%s' comes before any section; a config starts "
-             "with [model]", name);
-    else set_key(ps, name, value);
+        fail(ps, ps->line, CX_ERR_FORMAT,
+             "'%s' comes before any section; a config starts "
+             "with [model]",
+             name);
+    else
+        set_key(ps, name, value);
     return 1;
 }
 
@@ -366,12 +383,14 @@ cx_model *cx_model_from_config(const char *text, const char *source, cx_rng *rng
         int line = text_line(text, bad);
         if (!ps.failed || line <= ps.err_line) {
             ps.failed = false;
-            fail(&ps, line, CX_ERR_FORMAT, "syntax error: expected [section], key = value or a "
+            fail(&ps, line, CX_ERR_FORMAT,
+                 "syntax error: expected [section], key = value or a "
                  "comment");
         }
     }
     if (!ps.failed && !ps.m)
-        fail(&ps, ps.line ? ps.line : 1, CX_ERR_FORMAT, "no [model] section: a config starts "
+        fail(&ps, ps.line ? ps.line : 1, CX_ERR_FORMAT,
+             "no [model] section: a config starts "
              "with [model] and input = the shape of one sample");
     if (ps.failed) {
         cx_model_free(ps.m);
@@ -411,8 +430,10 @@ cx_model *cx_model_load_config(const char *path, cx_rng *rng) {
     }
     text[size] = '\0';
     cx_model *m = NULL;
-    if (strlen(text) != size) cx__error(CX_ERR_FORMAT, "%s: the config contains a NUL byte", path);
-    else m = cx_model_from_config(text, path, rng);
+    if (strlen(text) != size)
+        cx__error(CX_ERR_FORMAT, "%s: the config contains a NUL byte", path);
+    else
+        m = cx_model_from_config(text, path, rng);
     cx__free(text);
     return m;
 }
@@ -461,7 +482,8 @@ static void put_float(text_buf *t, const char *name, float v) {
 }
 
 /* Writes the keys whose values differ from the defaults (and the required ones). */
-static void put_keys(text_buf *t, const cx_layer_key *keys, const void *args, const void *defaults) {
+static void put_keys(text_buf *t, const cx_layer_key *keys, const void *args,
+                     const void *defaults) {
     for (const cx_layer_key *k = keys; k && k->name; k++) {
         const char *v = (const char *)args + k->offset, *d = (const char *)defaults + k->offset;
         switch (k->type) {
@@ -490,7 +512,8 @@ char *cx__config_text(const cx_model *m) {
     int64_t shape[CX_MAX_DIMS];
     int nd = cx_model_input_shape(m, shape);
     put(&t, "[model]\ninput = ");
-    for (int d = 0; d < nd; d++) put(&t, d ? ",%lld" : "%lld", (long long)shape[d]);
+    for (int d = 0; d < nd; d++)
+        put(&t, d ? ",%lld" : "%lld", (long long)shape[d]);
     put(&t, "\n");
     model_args ma = {cx_model_get_loss(m)};
     put_keys(&t, model_keys, &ma, &model_defaults);

@@ -21,7 +21,7 @@ static const dense_args dense_defaults = {.bias = true, .init = CX_INIT_DEFAULT,
 
 static const cx_layer_key dense_keys[] = {
     CX_KEY("units", CX_KEY_INT, dense_args, units, .required = true, .min = 1,
-     .max = (double)CX_DIM_MAX),
+           .max = (double)CX_DIM_MAX),
     CX_KEY("bias", CX_KEY_BOOL, dense_args, bias),
     CX_KEY("init", CX_KEY_ENUM, dense_args, init, .choices = cx__init_names),
     CX_KEY("init_scale", CX_KEY_FLOAT, dense_args, scale, .min = 0, .max = 1e6),
@@ -39,7 +39,8 @@ static cx_status dense_build(cx_layer_build *b) {
         return cx__error(CX_ERR_ARG, "init_scale = %g: must be a finite value >= 0", a->scale);
     int64_t in = b->in_shape[b->in_ndim - 1];
     b->out_ndim = b->in_ndim;
-    for (int d = 0; d < b->in_ndim; d++) b->out_shape[d] = b->in_shape[d];
+    for (int d = 0; d < b->in_ndim; d++)
+        b->out_shape[d] = b->in_shape[d];
     b->out_shape[b->in_ndim - 1] = a->units;
     b->params[0].name = "weight";
     b->params[0].ndim = 2;
@@ -81,7 +82,9 @@ static cx_tensor *dense_forward(const cx_layer *l, cx_tensor *x, const cx_layer_
 
 cx_status cx_model_add_dense(cx_model *m, int64_t units, bool bias, cx_init init, float scale,
                              cx_rng *rng) {
-    dense_args a = {.units = units, .bias = bias, .init = (int)init,
+    dense_args a = {.units = units,
+                    .bias = bias,
+                    .init = (int)init,
                     .scale = scale == 0 ? dense_defaults.scale : scale};
     return cx__model_add(m, &cx_layer_dense, &a, rng);
 }

@@ -31,7 +31,8 @@ static cx_tensor *dropout_forward(const cx_layer *l, cx_tensor *x, const cx_laye
     if (!mask) return NULL;
     float *d = cx__f32(mask), keep = 1.0f / (1.0f - rate);
     int64_t n = cx__numel(x->ndim, x->shape);
-    for (int64_t i = 0; i < n; i++) d[i] = cx_rng_uniform(run->rng) < rate ? 0.0f : keep;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = cx_rng_uniform(run->rng) < rate ? 0.0f : keep;
     cx_tensor *y = cx_mul(x, mask);
     cx_tensor_free(mask);
     return y;

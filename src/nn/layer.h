@@ -23,8 +23,8 @@
 
 /* Limits that refuse absurd configs before anything is allocated. */
 #define CX_MODEL_MAX_LAYERS 10000
-#define CX_LAYER_MAX_PARAMS 4    /* parameter tensors per layer */
-#define CX_LAYER_ARGS_MAX 256    /* bytes of a kind's settings struct */
+#define CX_LAYER_MAX_PARAMS 4         /* parameter tensors per layer */
+#define CX_LAYER_ARGS_MAX 256         /* bytes of a kind's settings struct */
 #define CX_DIM_MAX ((int64_t)1 << 31) /* largest units / input dim accepted */
 /* Scalar parameters a model may hold (8 GiB of f32 values, as many again for gradients).
  * A variable so the config fuzzer can lower it. */
@@ -42,17 +42,18 @@ typedef enum {
 typedef struct {
     const char *name;
     cx_key_type type;
-    size_t offset;       /* into the kind's args struct */
-    bool required;       /* no default: the config must give it */
-    double min, max;     /* INT and FLOAT ranges */
-    bool max_open;       /* FLOAT: max itself is refused (dropout rate < 1) */
+    size_t offset;              /* into the kind's args struct */
+    bool required;              /* no default: the config must give it */
+    double min, max;            /* INT and FLOAT ranges */
+    bool max_open;              /* FLOAT: max itself is refused (dropout rate < 1) */
     const char *const *choices; /* ENUM names, NULL-terminated */
 } cx_layer_key;
 
 /* A key of args_type's field: CX_KEY("rate", CX_KEY_FLOAT, dropout_args, rate, .max = 1). */
-#define CX_KEY(name_, type_, args_type, field, ...)                                            \
-    {.name = name_, .type = type_, .offset = offsetof(args_type, field), __VA_ARGS__}
-#define CX_KEY_END {.name = NULL}
+#define CX_KEY(name_, type_, args_type, field, ...)                                                \
+    { .name = name_, .type = type_, .offset = offsetof(args_type, field), __VA_ARGS__ }
+#define CX_KEY_END                                                                                 \
+    { .name = NULL }
 
 /* ---- building ---- */
 
@@ -60,15 +61,15 @@ typedef struct cx_layer_kind cx_layer_kind;
 
 /* What build() receives and fills in. */
 typedef struct {
-    const void *args;        /* the kind's settings */
-    int in_ndim;             /* per-sample input shape */
+    const void *args; /* the kind's settings */
+    int in_ndim;      /* per-sample input shape */
     const int64_t *in_shape;
-    const cx_model *model;   /* earlier layers, for kinds that refer to them */
-    int out_ndim;            /* out: per-sample output shape */
+    const cx_model *model; /* earlier layers, for kinds that refer to them */
+    int out_ndim;          /* out: per-sample output shape */
     int64_t out_shape[CX_MAX_DIMS];
-    int n_params;            /* out: parameters to create, in state_dict order */
+    int n_params; /* out: parameters to create, in state_dict order */
     struct {
-        const char *name;    /* "weight", "bias" */
+        const char *name; /* "weight", "bias" */
         int ndim;
         int64_t shape[CX_MAX_DIMS];
     } params[CX_LAYER_MAX_PARAMS];
@@ -87,8 +88,8 @@ typedef struct {
 typedef struct {
     cx_tensor *const *params; /* the layer's parameter tensors */
     bool training;
-    cx_rng *rng;              /* the model's generator (dropout masks) */
-    cx_tensor *input;         /* the model's input */
+    cx_rng *rng;               /* the model's generator (dropout masks) */
+    cx_tensor *input;          /* the model's input */
     cx_tensor *const *outputs; /* outputs of the layers before this one */
 } cx_layer_run;
 
@@ -96,9 +97,9 @@ struct cx_layer_kind {
     const char *name;  /* config section and cx_model_layer_kind ("dense") */
     const char *title; /* the type column of the summary (torch's class name, "Linear") */
     size_t args_size;
-    const void *defaults;    /* an args struct holding every default */
+    const void *defaults;     /* an args struct holding every default */
     const cx_layer_key *keys; /* terminated by a NULL name; NULL = no settings */
-    bool takes_activation;   /* the config may say `activation = relu` */
+    bool takes_activation;    /* the config may say `activation = relu` */
     bool is_activation;
     cx_activation activation; /* for is_activation kinds */
     /* Checks args against the input shape; fills the output shape and the parameters.
@@ -110,15 +111,16 @@ struct cx_layer_kind {
     cx_tensor *(*forward)(const cx_layer *l, cx_tensor *x, const cx_layer_run *run);
 };
 
-#define CX_LAYER_DEFINE(kindname, args_type, ...)                                              \
-    _Static_assert(sizeof(args_type) <= CX_LAYER_ARGS_MAX, #kindname " settings too large");    \
-    const cx_layer_kind cx_layer_##kindname = {.name = #kindname,                              \
-                                               .args_size = sizeof(args_type), __VA_ARGS__}
+#define CX_LAYER_DEFINE(kindname, args_type, ...)                                                  \
+    _Static_assert(sizeof(args_type) <= CX_LAYER_ARGS_MAX, #kindname " settings too large");       \
+    const cx_layer_kind cx_layer_##kindname = {                                                    \
+        .name = #kindname, .args_size = sizeof(args_type), __VA_ARGS__}
 
 /* Shape-preserving layers (activations, dropout): the output shape is the input shape. */
 static inline cx_status cx__build_same_shape(cx_layer_build *b) {
     b->out_ndim = b->in_ndim;
-    for (int d = 0; d < b->in_ndim; d++) b->out_shape[d] = b->in_shape[d];
+    for (int d = 0; d < b->in_ndim; d++)
+        b->out_shape[d] = b->in_shape[d];
     return CX_OK;
 }
 

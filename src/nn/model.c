@@ -48,10 +48,12 @@ cx_model *cx_model_new(int ndim, const int64_t *sample_shape) {
     }
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) {
-        if (sample_shape[i] < 1 || sample_shape[i] > CX_DIM_MAX || n > CX_MAX_NUMEL / sample_shape[i]) {
+        if (sample_shape[i] < 1 || sample_shape[i] > CX_DIM_MAX ||
+            n > CX_MAX_NUMEL / sample_shape[i]) {
             char s[CX_SHAPE_STR_MAX];
-            cx__error(CX_ERR_ARG, "cx_model_new: sample shape %s: every dimension must be 1 to "
-                                  "%lld and a sample at most 2^40 elements",
+            cx__error(CX_ERR_ARG,
+                      "cx_model_new: sample shape %s: every dimension must be 1 to "
+                      "%lld and a sample at most 2^40 elements",
                       cx__shape_str(ndim, sample_shape, s, sizeof s), (long long)CX_DIM_MAX);
             return NULL;
         }
@@ -84,7 +86,8 @@ static void storage_drop(cx_storage *st) {
 
 void cx_model_free(cx_model *m) {
     if (!m) return;
-    for (int i = 0; i < m->n_params; i++) cx_tensor_free(m->params[i].t);
+    for (int i = 0; i < m->n_params; i++)
+        cx_tensor_free(m->params[i].t);
     storage_drop(m->values);
     storage_drop(m->grads);
     cx__free(m->params);
@@ -101,7 +104,8 @@ void cx_model_free(cx_model *m) {
 static bool grow(void **arr, int *cap, int need, size_t elem) {
     if (need <= *cap) return true;
     int c = *cap ? *cap : 8;
-    while (c < need) c *= 2;
+    while (c < need)
+        c *= 2;
     void *p = cx__alloc((size_t)c * elem);
     if (!p) return false;
     if (*arr) memcpy(p, *arr, (size_t)*cap * elem);
@@ -137,7 +141,8 @@ static cx_tensor *block_view(cx_storage *st, int ndim, const int64_t *shape, int
         cx_arena_end(a);
     }
     cx_tensor *t = cx__tensor_view(&base, ndim, shape, stride, offset);
-    while (n_active) cx_arena_begin(active[--n_active]);
+    while (n_active)
+        cx_arena_begin(active[--n_active]);
     return t;
 }
 
@@ -152,7 +157,8 @@ static bool make_params(cx_model *m, const cx_layer_build *b, int index) {
         cx_tensor *g = dst->t ? block_view(m->grads, nd, sh, off) : NULL;
         if (!g) {
             cx_tensor_free(dst->t);
-            for (int q = 0; q < p; q++) cx_tensor_free(m->params[m->n_params + q].t);
+            for (int q = 0; q < p; q++)
+                cx_tensor_free(m->params[m->n_params + q].t);
             return false;
         }
         cx_tensor_set_requires_grad(dst->t, true);
@@ -188,14 +194,18 @@ cx_status cx__model_add(cx_model *m, const cx_layer_kind *kind, const void *args
         int64_t n = 1;
         for (int d = 0; d < b.params[p].ndim; d++) {
             int64_t s = b.params[p].shape[d];
-            if (s < 0 || (s > 0 && n > cx__model_max_params / s)) n = cx__model_max_params + 1;
-            else n *= s;
+            if (s < 0 || (s > 0 && n > cx__model_max_params / s))
+                n = cx__model_max_params + 1;
+            else
+                n *= s;
         }
         add += n;
         if (add > cx__model_max_params - m->numel) {
             char s[CX_SHAPE_STR_MAX];
-            return cx__error(CX_ERR_OOM, "layer %d (%s): %s %s would take the model over %lld "
-                             "parameters", index, kind->name, b.params[p].name,
+            return cx__error(CX_ERR_OOM,
+                             "layer %d (%s): %s %s would take the model over %lld "
+                             "parameters",
+                             index, kind->name, b.params[p].name,
                              cx__shape_str(b.params[p].ndim, b.params[p].shape, s, sizeof s),
                              (long long)cx__model_max_params);
         }
@@ -235,7 +245,8 @@ cx_status cx__model_add(cx_model *m, const cx_layer_kind *kind, const void *args
     m->numel += add;
     if (kind->init) {
         cx_tensor *ps[CX_LAYER_MAX_PARAMS];
-        for (int p = 0; p < b.n_params; p++) ps[p] = m->params[l->first_param + p].t;
+        for (int p = 0; p < b.n_params; p++)
+            ps[p] = m->params[l->first_param + p].t;
         kind->init(l, ps, rng ? rng : cx_rng_default());
     }
     return CX_OK;
@@ -253,7 +264,9 @@ cx_status cx_model_set_loss(cx_model *m, cx_loss loss) {
     return CX_OK;
 }
 
-cx_loss cx_model_get_loss(const cx_model *m) { return m ? m->loss : CX_LOSS_CROSS_ENTROPY; }
+cx_loss cx_model_get_loss(const cx_model *m) {
+    return m ? m->loss : CX_LOSS_CROSS_ENTROPY;
+}
 
 const char *cx_model_config(cx_model *m) {
     char *text = m ? cx__config_text(m) : NULL;
@@ -268,8 +281,12 @@ const char *cx_model_config(cx_model *m) {
 void cx_model_set_training(cx_model *m, bool training) {
     if (m) m->training = training;
 }
-bool cx_model_training(const cx_model *m) { return m && m->training; }
-cx_rng *cx_model_rng(cx_model *m) { return m ? m->rng : NULL; }
+bool cx_model_training(const cx_model *m) {
+    return m && m->training;
+}
+cx_rng *cx_model_rng(cx_model *m) {
+    return m ? m->rng : NULL;
+}
 void cx_model_seed(cx_model *m, uint64_t seed) {
     if (m) cx_rng_seed(m->rng, seed);
 }
@@ -282,7 +299,8 @@ static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who) 
     }
     if (!cx__check_f32(who, "x", x)) return NULL;
     bool fits = x->ndim == m->in_ndim + 1;
-    for (int d = 0; fits && d < m->in_ndim; d++) fits = x->shape[d + 1] == m->in_shape[d];
+    for (int d = 0; fits && d < m->in_ndim; d++)
+        fits = x->shape[d + 1] == m->in_shape[d];
     if (!fits) {
         char a[CX_SHAPE_STR_MAX], b[CX_SHAPE_STR_MAX];
         cx__error(CX_ERR_SHAPE, "%s: input %s does not fit the model, which takes %s", who,
@@ -290,26 +308,28 @@ static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who) 
                   cx__batch_shape_str(m->in_ndim, m->in_shape, b, sizeof b));
         return NULL;
     }
-    cx_layer_run run = {.training = m->training, .rng = m->rng, .input = x,
-                        .outputs = m->outputs};
+    cx_layer_run run = {.training = m->training, .rng = m->rng, .input = x, .outputs = m->outputs};
     cx_tensor *h = x;
     for (int i = 0; i < n; i++) {
         const cx_layer *l = &m->layers[i];
         cx_tensor *ps[CX_LAYER_MAX_PARAMS];
-        for (int p = 0; p < l->n_params; p++) ps[p] = m->params[l->first_param + p].t;
+        for (int p = 0; p < l->n_params; p++)
+            ps[p] = m->params[l->first_param + p].t;
         run.params = ps;
         cx_tensor *y = l->kind->forward(l, h, &run);
         if (!y) {
             char why[512];
             snprintf(why, sizeof why, "%s", cx_last_error());
             cx__error(cx_last_status(), "%s: layer %d (%s): %s", who, i, l->kind->name, why);
-            for (int j = 0; j < i; j++) cx_tensor_free(m->outputs[j]);
+            for (int j = 0; j < i; j++)
+                cx_tensor_free(m->outputs[j]);
             return NULL;
         }
         m->outputs[i] = h = y;
     }
     /* The graph holds what backward needs; the intermediate references go (heap mode). */
-    for (int j = 0; j + 1 < n; j++) cx_tensor_free(m->outputs[j]);
+    for (int j = 0; j + 1 < n; j++)
+        cx_tensor_free(m->outputs[j]);
     if (n == 0) cx__tensor_retain(x);
     return h;
 }
@@ -335,17 +355,22 @@ cx_tensor *cx_model_loss(cx_model *m, cx_tensor *x, cx_tensor *target, cx_tensor
     if (!cx__check("cx_model_loss", "target", target)) return NULL;
     cx_tensor *z = run_layers(m, x, m->n_layers - (folds_last(m) ? 1 : 0), "cx_model_loss");
     if (!z) return NULL;
-    cx_tensor *loss = m->loss == CX_LOSS_CROSS_ENTROPY ? cx_cross_entropy(z, target, CX_REDUCTION_MEAN)
-                      : m->loss == CX_LOSS_MSE        ? cx_mse_loss(z, target, CX_REDUCTION_MEAN)
-                                                      : cx_bce_with_logits(z, target, CX_REDUCTION_MEAN);
-    if (logits && loss) *logits = z;
-    else cx_tensor_free(z);
+    cx_tensor *loss = m->loss == CX_LOSS_CROSS_ENTROPY
+                          ? cx_cross_entropy(z, target, CX_REDUCTION_MEAN)
+                      : m->loss == CX_LOSS_MSE ? cx_mse_loss(z, target, CX_REDUCTION_MEAN)
+                                               : cx_bce_with_logits(z, target, CX_REDUCTION_MEAN);
+    if (logits && loss)
+        *logits = z;
+    else
+        cx_tensor_free(z);
     return loss;
 }
 
 /* ---- inspecting ---- */
 
-int cx_model_num_layers(const cx_model *m) { return m ? m->n_layers : 0; }
+int cx_model_num_layers(const cx_model *m) {
+    return m ? m->n_layers : 0;
+}
 
 const char *cx_model_layer_kind(const cx_model *m, int i) {
     const cx_layer *l = cx__model_layer(m, i);
@@ -365,7 +390,8 @@ int cx_model_layer_output_shape(const cx_model *m, int i, int64_t *shape) {
 int64_t cx_model_layer_num_params(const cx_model *m, int i) {
     const cx_layer *l = cx__model_layer(m, i);
     int64_t n = 0;
-    for (int p = 0; l && p < l->n_params; p++) n += cx_tensor_numel(m->params[l->first_param + p].t);
+    for (int p = 0; l && p < l->n_params; p++)
+        n += cx_tensor_numel(m->params[l->first_param + p].t);
     return n;
 }
 
@@ -379,7 +405,9 @@ int cx_model_output_shape(const cx_model *m, int64_t *shape) {
                        : cx_model_input_shape(m, shape);
 }
 
-int cx_model_num_param_tensors(const cx_model *m) { return m ? m->n_params : 0; }
+int cx_model_num_param_tensors(const cx_model *m) {
+    return m ? m->n_params : 0;
+}
 
 cx_tensor *cx_model_param(cx_model *m, int i) {
     return m && i >= 0 && i < m->n_params ? m->params[i].t : NULL;
@@ -395,9 +423,15 @@ cx_tensor *cx_model_param_by_name(cx_model *m, const char *name) {
     return NULL;
 }
 
-int64_t cx_model_num_params(const cx_model *m) { return m ? m->numel : 0; }
-float *cx_model_params_flat(cx_model *m) { return m ? m->values->data : NULL; }
-float *cx_model_grads_flat(cx_model *m) { return m ? m->grads->data : NULL; }
+int64_t cx_model_num_params(const cx_model *m) {
+    return m ? m->numel : 0;
+}
+float *cx_model_params_flat(cx_model *m) {
+    return m ? m->values->data : NULL;
+}
+float *cx_model_grads_flat(cx_model *m) {
+    return m ? m->grads->data : NULL;
+}
 
 void cx_model_zero_grad(cx_model *m) {
     if (m && m->numel) memset(m->grads->data, 0, (size_t)m->numel * sizeof(float));

@@ -30,12 +30,14 @@ static char *none_shape(int ndim, const int64_t *shape, char *buf, size_t size) 
 }
 
 static void rule(FILE *out, char c) {
-    for (int i = 0; i < RULE_WIDTH; i++) fputc(c, out);
+    for (int i = 0; i < RULE_WIDTH; i++)
+        fputc(c, out);
     fputc('\n', out);
 }
 
 cx_status cx_model_summary(const cx_model *m, FILE *out) {
-    if (!m || !out) return cx__error(CX_ERR_ARG, "cx_model_summary: %s is NULL", m ? "out" : "model");
+    if (!m || !out)
+        return cx__error(CX_ERR_ARG, "cx_model_summary: %s is NULL", m ? "out" : "model");
     char shape[CX_SHAPE_STR_MAX + 16], count[32], name[64];
     int64_t in[CX_MAX_DIMS];
     int in_ndim = cx_model_input_shape(m, in);

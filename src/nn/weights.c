@@ -16,17 +16,20 @@ cx_status cx_model_load_weights(cx_model *m, const cx_safetensors *f) {
         char want[CX_SHAPE_STR_MAX], got[CX_SHAPE_STR_MAX];
         cx__shape_str(p->ndim, p->shape, want, sizeof want);
         if (!cx_safetensors_has(f, name))
-            return cx__error(CX_ERR_FORMAT, "cx_model_load_weights: the file has no tensor "
-                             "\"%s\" (the model's %s)", name, want);
+            return cx__error(CX_ERR_FORMAT,
+                             "cx_model_load_weights: the file has no tensor "
+                             "\"%s\" (the model's %s)",
+                             name, want);
         cx_tensor *t = cx_safetensors_get(f, name);
         if (!t) return cx_last_status();
         bool same = t->dtype == CX_DTYPE_F32 && t->ndim == p->ndim &&
                     memcmp(t->shape, p->shape, (size_t)p->ndim * sizeof *p->shape) == 0;
         if (!same) {
             cx__shape_str(t->ndim, t->shape, got, sizeof got);
-            cx_status st = cx__error(CX_ERR_SHAPE, "cx_model_load_weights: \"%s\" is %s %s in "
-                                     "the file, the model has f32 %s", name,
-                                     cx_dtype_name(t->dtype), got, want);
+            cx_status st = cx__error(CX_ERR_SHAPE,
+                                     "cx_model_load_weights: \"%s\" is %s %s in "
+                                     "the file, the model has f32 %s",
+                                     name, cx_dtype_name(t->dtype), got, want);
             cx_tensor_free(t);
             return st;
         }
