@@ -619,6 +619,62 @@ static void steady_state_allocates_nothing(void **state) {
     cx_set_allocator(NULL);
 }
 
+/* ---- failed allocations ---- */
+
+static long fail_countdown; /* the allocation that fails: 0 = this one */
+
+static void *failing_alloc(size_t bytes, void *ctx) {
+    (void)ctx;
+    if (fail_countdown-- == 0) return NULL;
+    void *p = NULL;
+    return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;
+}
+
+static void plain_free(void *p, void *ctx) {
+    (void)ctx;
+    free(p);
+}
+
+/* Every allocation of building a model, running it and its config text fails in turn: each
+ * gives an error (never a crash), and everything is freed (the sanitizer build checks). */
+static void failed_allocations(void **state) {
+    (void)state;
+    static const char text[] = "[model]\ninput = 2,3\n[flatten]\n[dense]\nunits = 8\n"
+                               "activation = relu\n[dropout]\n[dense]\nunits = 3\n[softmax]\n";
+    cx_tensor *x = cx_randn(NULL, CX_SHAPE(4, 2, 3));
+    int32_t lab[4] = {0, 1, 2, 0};
+    cx_tensor *labels = cx_from_data(CX_DTYPE_I32, CX_SHAPE(4), lab);
+    int failures = 0;
+    for (long n = 0; n < 400; n++) {
+        fail_countdown = n;
+        cx_set_allocator(&(cx_allocator){failing_alloc, plain_free, NULL});
+        cx_model *m = cx_model_from_config(text, "oom.cfg", NULL);
+        cx_tensor *loss = NULL;
+        const char *cfg = NULL;
+        if (m) {
+            cx_model_set_training(m, true);
+            loss = cx_model_loss(m, x, labels, NULL);
+            if (loss) cx_backward(loss);
+            cfg = cx_model_config(m);
+        }
+        bool done = fail_countdown >= 0; /* nothing failed: every allocation was tried */
+        cx_tensor_free(loss);
+        cx_model_free(m);
+        cx_set_allocator(NULL);
+        if (done) {
+            assert_non_null(cfg);
+            break;
+        }
+        failures++;
+        if (!m) assert_int_equal(cx_last_status(), CX_ERR_OOM);
+        cx_clear_error();
+    }
+    print_message("%d allocations failed in turn\n", failures);
+    assert_true(failures > 10 && failures < 400);
+    cx_tensor_free(x);
+    cx_tensor_free(labels);
+}
+
 CX_TEST_GROUP(nn) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(golden_softmax_ce),
@@ -636,6 +692,7 @@ CX_TEST_GROUP(nn) {
         cmocka_unit_test(loss_folds_final_activation),
         cmocka_unit_test(gradcheck_models),
         cmocka_unit_test(steady_state_allocates_nothing),
+        cmocka_unit_test(failed_allocations),
     };
     CX_RUN_GROUP("nn", tests);
 }

@@ -115,13 +115,14 @@ static bool grow(void **arr, int *cap, int need, size_t elem) {
     return true;
 }
 
-/* Moves st's data into a block of numel floats, the new part zeroed. */
-static bool storage_grow(cx_storage *st, void **fresh, int64_t numel) {
-    size_t bytes = (size_t)numel * sizeof(float);
+/* A block of numel floats holding st's first used floats, the rest zeroed. (Only the used
+ * part is copied: after a failed add the block may be larger than the parameters in it.) */
+static bool storage_grow(const cx_storage *st, void **fresh, int64_t used, int64_t numel) {
+    size_t bytes = (size_t)numel * sizeof(float), keep = (size_t)used * sizeof(float);
     *fresh = cx__alloc(bytes);
     if (!*fresh) return false;
-    if (st->bytes) memcpy(*fresh, st->data, st->bytes);
-    memset((char *)*fresh + st->bytes, 0, bytes - st->bytes);
+    if (keep) memcpy(*fresh, st->data, keep);
+    memset((char *)*fresh + keep, 0, bytes - keep);
     return true;
 }
 
@@ -216,8 +217,8 @@ cx_status cx__model_add(cx_model *m, const cx_layer_kind *kind, const void *args
         return CX_ERR_OOM;
     if (add) {
         void *v = NULL, *g = NULL;
-        if (!storage_grow(m->values, &v, m->numel + add) ||
-            !storage_grow(m->grads, &g, m->numel + add)) {
+        if (!storage_grow(m->values, &v, m->numel, m->numel + add) ||
+            !storage_grow(m->grads, &g, m->numel, m->numel + add)) {
             cx__free(v);
             return CX_ERR_OOM;
         }
