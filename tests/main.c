@@ -54,10 +54,12 @@ void cx_test_assert_close(const char *what, const float *a, const float *b, int6
 }
 
 long cx_test_allocs;
+long cx_test_fail_countdown = -1;
 
 static void *counting_alloc(size_t bytes, void *ctx) {
     (void)ctx;
     cx_test_allocs++;
+    if (cx_test_fail_countdown >= 0 && cx_test_fail_countdown-- == 0) return NULL;
     void *p = NULL;
     return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;
 }

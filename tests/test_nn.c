@@ -621,20 +621,6 @@ static void steady_state_allocates_nothing(void **state) {
 
 /* ---- failed allocations ---- */
 
-static long fail_countdown; /* the allocation that fails: 0 = this one */
-
-static void *failing_alloc(size_t bytes, void *ctx) {
-    (void)ctx;
-    if (fail_countdown-- == 0) return NULL;
-    void *p = NULL;
-    return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;
-}
-
-static void plain_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
-
 /* Every allocation of building a model, running it and its config text fails in turn: each
  * gives an error (never a crash), and everything is freed (the sanitizer build checks). */
 static void failed_allocations(void **state) {
@@ -646,8 +632,8 @@ static void failed_allocations(void **state) {
     cx_tensor *labels = cx_from_data(CX_DTYPE_I32, CX_SHAPE(4), lab);
     int failures = 0;
     for (long n = 0; n < 400; n++) {
-        fail_countdown = n;
-        cx_set_allocator(&(cx_allocator){failing_alloc, plain_free, NULL});
+        cx_test_fail_countdown = n;
+        cx_set_allocator(&cx_test_counting_allocator);
         cx_model *m = cx_model_from_config(text, "oom.cfg", NULL);
         cx_tensor *loss = NULL;
         const char *cfg = NULL;
@@ -657,7 +643,8 @@ static void failed_allocations(void **state) {
             if (loss) cx_backward(loss);
             cfg = cx_model_config(m);
         }
-        bool done = fail_countdown >= 0; /* nothing failed: every allocation was tried */
+        bool done = cx_test_fail_countdown >= 0; /* nothing failed: all allocations tried */
+        cx_test_fail_countdown = -1;
         cx_tensor_free(loss);
         cx_model_free(m);
         cx_set_allocator(NULL);
