@@ -230,7 +230,8 @@ static void config_errors(void **state) {
         expect_config_error(cases[i].text, cases[i].parts);
     /* absurd sizes are refused before anything is allocated */
     EXPECT_CONFIG_ERROR("[model]\ninput = 100000,100000\n[flatten]\n[dense]\nunits = 100000\n",
-                        "bad.cfg:4:", "layer 1 (dense)", "weight [100000,10000000000]");
+                        "bad.cfg:4:", "layer 1 (dense) on input [N,10000000000]",
+                        "weight [100000,10000000000]");
     char *many = malloc(7 * 10001 + 32), *end = many + sprintf(many, "[model]\ninput = 4\n");
     for (int i = 0; i < 10001; i++)
         end += sprintf(end, "[relu]\n");
@@ -329,13 +330,14 @@ static void shape_errors(void **state) {
     assert_true(s[0] == 4 && s[1] == 5);
     /* refused at build time, model unchanged */
     assert_int_equal(cx_model_add_dense(m, 0, true, CX_INIT_DEFAULT, 0, NULL), CX_ERR_ARG);
-    assert_non_null(strstr(cx_last_error(), "layer 1 (dense): units = 0"));
+    assert_non_null(strstr(cx_last_error(), "layer 1 (dense) on input [N,4,5]: units = 0"));
     assert_int_equal(cx_model_add_dropout(m, 1.5f), CX_ERR_ARG);
-    assert_non_null(strstr(cx_last_error(), "layer 1 (dropout)"));
+    assert_non_null(strstr(cx_last_error(), "layer 1 (dropout) on input [N,4,5]: rate = 1.5"));
     assert_int_equal(cx_model_add_flatten(m), CX_OK);
     assert_int_equal(cx_model_add_dense(m, (int64_t)1 << 30, true, CX_INIT_DEFAULT, 0, NULL),
                      CX_ERR_OOM);
-    assert_non_null(strstr(cx_last_error(), "layer 2 (dense): weight [1073741824,20]"));
+    assert_non_null(
+        strstr(cx_last_error(), "layer 2 (dense) on input [N,20]: weight [1073741824,20]"));
     assert_int_equal(cx_model_num_layers(m), 2);
     assert_int_equal(cx_model_num_params(m), 35);
     /* a batch of the wrong sample shape names both */

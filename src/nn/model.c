@@ -182,11 +182,13 @@ cx_status cx__model_add(cx_model *m, const cx_layer_kind *kind, const void *args
     b.in_ndim = index ? m->layers[index - 1].out_ndim : m->in_ndim;
     memcpy(in_shape, index ? m->layers[index - 1].out_shape : m->in_shape,
            (size_t)b.in_ndim * sizeof *in_shape);
+    char in_str[CX_SHAPE_STR_MAX + 8]; /* "[N,1,28,28]": messages name the layer's input */
+    cx__batch_shape_str(b.in_ndim, in_shape, in_str, sizeof in_str);
     cx_status st = kind->build(&b);
     if (st != CX_OK) {
         char why[512];
         snprintf(why, sizeof why, "%s", cx_last_error());
-        return cx__error(st, "layer %d (%s): %s", index, kind->name, why);
+        return cx__error(st, "layer %d (%s) on input %s: %s", index, kind->name, in_str, why);
     }
     CX_ASSERT(b.n_params <= CX_LAYER_MAX_PARAMS && b.out_ndim >= 1 && b.out_ndim < CX_MAX_DIMS);
     /* parameter count, checked for overflow before anything is allocated */
@@ -204,9 +206,9 @@ cx_status cx__model_add(cx_model *m, const cx_layer_kind *kind, const void *args
         if (add > cx__model_max_params - m->numel) {
             char s[CX_SHAPE_STR_MAX];
             return cx__error(CX_ERR_OOM,
-                             "layer %d (%s): %s %s would take the model over %lld "
-                             "parameters",
-                             index, kind->name, b.params[p].name,
+                             "layer %d (%s) on input %s: %s %s would take the model over "
+                             "%lld parameters",
+                             index, kind->name, in_str, b.params[p].name,
                              cx__shape_str(b.params[p].ndim, b.params[p].shape, s, sizeof s),
                              (long long)cx__model_max_params);
         }
