@@ -40,6 +40,7 @@ LDFLAGS := -fopenmp $(LDFLAGS_SAN)
 LIB_SRC := $(sort $(wildcard src/*/*.c src/backend/cpu/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 OPS_SRC := $(filter-out src/ops/registry.c,$(wildcard src/ops/*.c))
+NN_SRC := $(filter-out src/nn/registry.c,$(wildcard src/nn/*.c))
 TEST_SRC := $(sort $(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
@@ -52,6 +53,7 @@ CLI := $(BUILD)/cortex
 TEST_BIN := $(BUILD)/test_cortex
 OPS_DEF := $(BUILD)/gen/ops.def
 GROUPS_DEF := $(BUILD)/gen/test_groups.def
+LAYERS_DEF := $(BUILD)/gen/layers.def
 
 .PHONY: all test bench demo clean golden
 # Keep intermediate objects (examples, benchmarks) so a rebuild relinks only.
@@ -66,6 +68,13 @@ $(OPS_DEF): $(OPS_SRC) Makefile
 	    | sort > $@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
+# The layer kinds: every CX_LAYER_DEFINE(name, ...) line in src/nn/*.c becomes CX_LAYER(name).
+$(LAYERS_DEF): $(NN_SRC) Makefile
+	@mkdir -p $(dir $@)
+	@grep -h '^CX_LAYER_DEFINE(' $(NN_SRC) | sed -E 's/^CX_LAYER_DEFINE\(([a-z0-9_]+),.*/CX_LAYER(\1)/' \
+	    | sort > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
 # The test groups: every CX_TEST_GROUP(name) line in tests/*.c becomes CX_GROUP(name).
 $(GROUPS_DEF): $(TEST_SRC) Makefile
 	@mkdir -p $(dir $@)
@@ -75,11 +84,12 @@ $(GROUPS_DEF): $(TEST_SRC) Makefile
 
 $(BUILD)/obj/tests/main.o: $(GROUPS_DEF)
 
-$(BUILD)/obj/%.o: %.c | $(OPS_DEF) $(GROUPS_DEF)
+$(BUILD)/obj/%.o: %.c | $(OPS_DEF) $(GROUPS_DEF) $(LAYERS_DEF)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/src/ops/registry.o: $(OPS_DEF)
+$(BUILD)/obj/src/nn/registry.o: $(LAYERS_DEF)
 
 $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
@@ -123,6 +133,7 @@ golden: $(OP_ROWS)
 	/usr/bin/python3 scripts/golden/ops.py $(OP_ROWS)
 	/usr/bin/python3 scripts/golden/rng.py
 	/usr/bin/python3 scripts/golden/optim.py
+	/usr/bin/python3 scripts/golden/nn.py
 
 # Fuzz targets: each tests/fuzz/fuzz_X.c built with the library sources by clang's libFuzzer.
 # Run: ./build/fuzz/fuzz_safetensors -max_total_time=60
@@ -133,7 +144,7 @@ FUZZ_FLAGS := -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined -DCX_
 .PHONY: fuzz
 fuzz: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(OPS_DEF)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(OPS_DEF) $(LAYERS_DEF)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
 

@@ -200,6 +200,10 @@ static inline bool cx__needs_grad(const cx_tensor *t) { return t->requires_grad;
 /* t's gradient buffer (contiguous f32, t's logical shape), allocated zeroed on first use in
  * t's own lifetime (arena or heap). NULL + error on allocation failure. */
 float *cx__grad(cx_tensor *t);
+/* Makes g (contiguous f32, t's shape) t's gradient buffer, taking over the caller's reference
+ * to it and dropping t's previous one: a model's parameters get views into its one flat
+ * gradient vector this way. */
+void cx__tensor_set_grad(cx_tensor *t, cx_tensor *g);
 
 /* ---------------------------------------------------------------------------------------- */
 /* CPU kernels shared across ops (src/backend/cpu)                                          */

@@ -53,6 +53,24 @@ void cx_test_assert_close(const char *what, const float *a, const float *b, int6
     }
 }
 
+long cx_test_allocs;
+long cx_test_fail_countdown = -1;
+
+static void *counting_alloc(size_t bytes, void *ctx) {
+    (void)ctx;
+    cx_test_allocs++;
+    if (cx_test_fail_countdown >= 0 && cx_test_fail_countdown-- == 0) return NULL;
+    void *p = NULL;
+    return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;
+}
+
+static void counting_free(void *p, void *ctx) {
+    (void)ctx;
+    free(p);
+}
+
+const cx_allocator cx_test_counting_allocator = {counting_alloc, counting_free, NULL};
+
 int cx_test_input_ndim(const cx_test_input *spec) {
     int nd = 0;
     while (nd < CX_MAX_DIMS && spec->shape[nd] > 0) nd++;

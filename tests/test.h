@@ -35,4 +35,12 @@ void cx_test_assert_close(const char *what, const float *a, const float *b, int6
 cx_tensor *cx_test_make_input(const cx_test_input *spec, cx_rng *rng);
 int cx_test_input_ndim(const cx_test_input *spec);
 
+/* An allocator hook that counts the library's heap allocations in cx_test_allocs (steady-state
+ * tests install it with cx_set_allocator and check that a step adds none). While
+ * cx_test_fail_countdown >= 0 it counts down, and the allocation that finds it at 0 fails
+ * (error-path tests); -1 (the default) never fails. */
+extern long cx_test_allocs;
+extern long cx_test_fail_countdown;
+extern const cx_allocator cx_test_counting_allocator;
+
 #endif

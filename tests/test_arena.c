@@ -1,26 +1,12 @@
 /*
  * test_arena.c - per-step memory: a steady-state training step allocates nothing from the heap.
- * A counting allocator hook sees every allocation the library makes; a 3-layer MLP step
- * (matmul, add, relu, cross-entropy, backward, SGD update) inside an arena must not call it
- * once the first steps have sized the arena.
+ * The counting allocator hook (tests/main.c) sees every allocation the library makes; a
+ * 3-layer MLP step (matmul, add, relu, cross-entropy, backward, SGD update) inside an arena
+ * must not call it once the first steps have sized the arena.
  */
 #include "test.h"
 
 #include <string.h>
-
-static long n_allocs;
-
-static void *counting_alloc(size_t bytes, void *ctx) {
-    (void)ctx;
-    n_allocs++;
-    void *p = NULL;
-    return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;
-}
-
-static void counting_free(void *p, void *ctx) {
-    (void)ctx;
-    free(p);
-}
 
 enum { BATCH = 16, IN = 20, HID = 32, OUT = 10, N_PARAMS = 6 };
 
@@ -42,7 +28,7 @@ static float mlp_step(cx_tensor **params, cx_tensor *x, cx_tensor *labels) {
 
 static void steady_state_step_allocates_nothing(void **state) {
     (void)state;
-    cx_set_allocator(&(cx_allocator){counting_alloc, counting_free, NULL});
+    cx_set_allocator(&cx_test_counting_allocator);
     cx_rng *rng = cx_rng_new(3);
     const int64_t shapes[N_PARAMS][2] = {{IN, HID}, {HID, 0}, {HID, HID}, {HID, 0}, {HID, OUT}, {OUT, 0}};
     cx_tensor *params[N_PARAMS];
@@ -64,7 +50,7 @@ static void steady_state_step_allocates_nothing(void **state) {
     size_t capacity = 0;
     for (int step = 0; step < 20; step++) {
         if (step == 3) {
-            allocs_after_warmup = n_allocs;
+            allocs_after_warmup = cx_test_allocs;
             capacity = cx_arena_capacity(arena);
         }
         cx_arena_begin(arena);
@@ -74,9 +60,9 @@ static void steady_state_step_allocates_nothing(void **state) {
         cx_arena_reset(arena);
     }
     print_message("allocations: %ld in warm-up steps, %ld in 17 steady-state steps; "
-                  "arena %zu bytes\n", allocs_after_warmup, n_allocs - allocs_after_warmup,
+                  "arena %zu bytes\n", allocs_after_warmup, cx_test_allocs - allocs_after_warmup,
                   capacity);
-    assert_int_equal(n_allocs - allocs_after_warmup, 0);
+    assert_int_equal(cx_test_allocs - allocs_after_warmup, 0);
     assert_int_equal(cx_arena_capacity(arena), capacity);
     assert_true(last < first); /* and it learns */
 

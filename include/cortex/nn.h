@@ -73,8 +73,10 @@ cx_model *cx_model_new(int ndim, const int64_t *sample_shape);
 void cx_model_free(cx_model *m);
 
 /* Appending layers. Each returns CX_OK or an error (CX_ERR_SHAPE when the layer does not fit
- * the current output shape, CX_ERR_ARG for bad settings) and leaves the model unchanged on
- * error. Parameters are created and initialised at once from rng (NULL = default generator). */
+ * the current output shape, CX_ERR_ARG for bad settings, CX_ERR_OOM past 2^31 parameters) and
+ * leaves the model unchanged on error. Parameters are created and initialised at once from
+ * rng (NULL = default generator); they live on the heap even if an arena is active. For
+ * dense, scale 0 means 0.05 (the scale of CX_INIT_UNIFORM and CX_INIT_NORMAL). */
 cx_status cx_model_add_dense(cx_model *m, int64_t units, bool bias, cx_init init, float scale,
                              cx_rng *rng);
 cx_status cx_model_add_flatten(cx_model *m);
@@ -122,7 +124,10 @@ void cx_model_seed(cx_model *m, uint64_t seed);
 cx_tensor *cx_model_forward(cx_model *m, cx_tensor *x);
 /* The training loss (a scalar, mean over the batch) of batch x against target (i32 labels
  * [N] for cross-entropy, f32 of the output's shape otherwise). If logits is not NULL it
- * receives the model's output before the folded final activation (for accuracy). */
+ * receives the model's output before the folded final activation (for accuracy; the caller
+ * owns that reference). Folding: cross-entropy takes the input of a final softmax or
+ * log_softmax layer, BCE the input of a final sigmoid; without such a layer the output is
+ * taken as the logits. MSE uses the output as it is. */
 cx_tensor *cx_model_loss(cx_model *m, cx_tensor *x, cx_tensor *target, cx_tensor **logits);
 
 /* ---- inspecting ---- */
@@ -148,7 +153,8 @@ float *cx_model_params_flat(cx_model *m);
 float *cx_model_grads_flat(cx_model *m);
 void cx_model_zero_grad(cx_model *m);
 
-/* Writes a Keras-style table (layer, output shape, parameters) and the totals. */
+/* Writes a Keras-style table (layer index and type, output shape with the batch as None,
+ * parameters) and the totals with thousands separators ("Total params: 669,706"). */
 cx_status cx_model_summary(const cx_model *m, FILE *out);
 
 /* Copies every parameter of m from f by name (dtype f32, shapes must match). Errors name the

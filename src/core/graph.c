@@ -58,6 +58,12 @@ float *cx__grad(cx_tensor *t) {
     return cx__f32(t->grad);
 }
 
+void cx__tensor_set_grad(cx_tensor *t, cx_tensor *g) {
+    CX_ASSERT(g->dtype == CX_DTYPE_F32 && g->ndim == t->ndim && cx__is_contiguous(g));
+    cx_tensor_free(t->grad);
+    t->grad = g;
+}
+
 cx_status cx_tensor_set_requires_grad(cx_tensor *t, bool requires_grad) {
     if (!cx__check("cx_tensor_set_requires_grad", "t", t)) return cx_last_status();
     if (t->node)
@@ -76,7 +82,9 @@ bool cx_tensor_requires_grad(const cx_tensor *t) { return cx_tensor_valid(t) && 
 cx_tensor *cx_tensor_grad(cx_tensor *t) { return cx_tensor_valid(t) ? t->grad : NULL; }
 
 void cx_tensor_zero_grad(cx_tensor *t) {
-    if (cx_tensor_valid(t) && t->grad) memset(t->grad->storage->data, 0, t->grad->storage->bytes);
+    /* the gradient may be a view into a larger buffer (a model's flat gradient vector) */
+    if (cx_tensor_valid(t) && t->grad)
+        memset(cx__f32(t->grad), 0, (size_t)cx__numel(t->grad->ndim, t->grad->shape) * 4);
 }
 
 cx_tensor *cx_detach(cx_tensor *t) {

@@ -1,0 +1,448 @@
+/*
+ * model.c - the Sequential container: layers in order, their parameters, forward and loss.
+ *
+ * Parameters: every parameter tensor is a view into one f32 block (the flat vector that
+ * optimizers, clipping, checkpoints and allreduce loop over), and its gradient a view into a
+ * second block, set as the tensor's grad. Both blocks are owned by a cx_storage of the model
+ * that all views share, so when a layer is added the block is replaced by a larger copy and
+ * only storage->data changes: every view stays valid. Growth is exact (no spare capacity), so
+ * a model holds no more memory than its parameters.
+ * Names follow torch's nn.Sequential state_dict: "<layer index>.<param>".
+ */
+#include "nn/layer.h" /* defines: cx_layer_kind, cx_layer, cx__model_add */
+
+#include <string.h>
+
+int64_t cx__model_max_params = (int64_t)1 << 31;
+
+typedef struct {
+    char name[32];
+    cx_tensor *t; /* view into values; its grad a view into grads */
+} cx_param;
+
+struct cx_model {
+    int in_ndim;
+    int64_t in_shape[CX_MAX_DIMS]; /* per sample */
+    cx_loss loss;
+    bool training;
+    cx_rng *rng;
+
+    cx_layer *layers;
+    int n_layers, cap_layers;
+    cx_tensor **outputs; /* forward's per-layer outputs, kept here so a step mallocs nothing */
+    int cap_outputs;
+
+    cx_param *params;
+    int n_params, cap_params;
+    cx_storage *values, *grads; /* (numel) each */
+    int64_t numel;
+
+    char *config; /* cx_model_config's last text */
+};
+
+cx_model *cx_model_new(int ndim, const int64_t *sample_shape) {
+    if (ndim < 1 || ndim > CX_MAX_DIMS - 1 || !sample_shape) {
+        cx__error(CX_ERR_ARG, "cx_model_new: a sample has 1 to %d dimensions, got %d%s",
+                  CX_MAX_DIMS - 1, ndim, sample_shape ? "" : " (shape is NULL)");
+        return NULL;
+    }
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (sample_shape[i] < 1 || sample_shape[i] > CX_DIM_MAX ||
+            n > CX_MAX_NUMEL / sample_shape[i]) {
+            char s[CX_SHAPE_STR_MAX];
+            cx__error(CX_ERR_ARG,
+                      "cx_model_new: sample shape %s: every dimension must be 1 to "
+                      "%lld and a sample at most 2^40 elements",
+                      cx__shape_str(ndim, sample_shape, s, sizeof s), (long long)CX_DIM_MAX);
+            return NULL;
+        }
+        n *= sample_shape[i];
+    }
+    cx_model *m = cx__calloc(sizeof *m);
+    if (!m) return NULL;
+    m->values = cx__calloc(sizeof *m->values);
+    m->grads = cx__calloc(sizeof *m->grads);
+    m->rng = cx_rng_new(0);
+    if (!m->values || !m->grads || !m->rng) {
+        cx__free(m->values);
+        cx__free(m->grads);
+        cx_rng_free(m->rng);
+        cx__free(m);
+        return NULL;
+    }
+    m->values->refcount = m->grads->refcount = 1; /* the model's own reference */
+    m->in_ndim = ndim;
+    memcpy(m->in_shape, sample_shape, (size_t)ndim * sizeof *sample_shape);
+    return m;
+}
+
+/* Drops the model's reference to a parameter block; the views have let theirs go. */
+static void storage_drop(cx_storage *st) {
+    cx__free(st->data);
+    st->data = NULL;
+    if (--st->refcount == 0) cx__free(st);
+}
+
+void cx_model_free(cx_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_params; i++)
+        cx_tensor_free(m->params[i].t);
+    storage_drop(m->values);
+    storage_drop(m->grads);
+    cx__free(m->params);
+    cx__free(m->layers);
+    cx__free(m->outputs);
+    cx__free(m->config);
+    cx_rng_free(m->rng);
+    cx__free(m);
+}
+
+/* ---- adding layers ---- */
+
+/* Grows an array to hold need entries (doubling); false + CX_ERR_OOM, array unchanged. */
+static bool grow(void **arr, int *cap, int need, size_t elem) {
+    if (need <= *cap) return true;
+    int c = *cap ? *cap : 8;
+    while (c < need)
+        c *= 2;
+    void *p = cx__alloc((size_t)c * elem);
+    if (!p) return false;
+    if (*arr) memcpy(p, *arr, (size_t)*cap * elem);
+    cx__free(*arr);
+    *arr = p;
+    *cap = c;
+    return true;
+}
+
+/* A block of numel floats holding st's first used floats, the rest zeroed. (Only the used
+ * part is copied: after a failed add the block may be larger than the parameters in it.) */
+static bool storage_grow(const cx_storage *st, void **fresh, int64_t used, int64_t numel) {
+    size_t bytes = (size_t)numel * sizeof(float), keep = (size_t)used * sizeof(float);
+    *fresh = cx__alloc(bytes);
+    if (!*fresh) return false;
+    if (keep) memcpy(*fresh, st->data, keep);
+    memset((char *)*fresh + keep, 0, bytes - keep);
+    return true;
+}
+
+/* A heap view of numel floats of st at offset, shaped as given. Made with no arena active
+ * so that it lives on the heap as long as the model, whatever arenas the caller has begun. */
+static cx_tensor *block_view(cx_storage *st, int ndim, const int64_t *shape, int64_t offset) {
+    cx_tensor base = {.dtype = CX_DTYPE_F32, .storage = st};
+    int64_t stride[CX_MAX_DIMS], s = 1;
+    for (int d = ndim - 1; d >= 0; d--) {
+        stride[d] = s;
+        s *= shape[d];
+    }
+    cx_arena *active[16];
+    int n_active = 0;
+    for (cx_arena *a; (a = cx__current_arena()) && n_active < 16;) {
+        active[n_active++] = a;
+        cx_arena_end(a);
+    }
+    cx_tensor *t = cx__tensor_view(&base, ndim, shape, stride, offset);
+    while (n_active)
+        cx_arena_begin(active[--n_active]);
+    return t;
+}
+
+/* Creates the views of b's parameters starting at the model's current end. */
+static bool make_params(cx_model *m, const cx_layer_build *b, int index) {
+    int64_t off = m->numel;
+    for (int p = 0; p < b->n_params; p++) {
+        int nd = b->params[p].ndim;
+        const int64_t *sh = b->params[p].shape;
+        cx_param *dst = &m->params[m->n_params + p];
+        dst->t = block_view(m->values, nd, sh, off);
+        cx_tensor *g = dst->t ? block_view(m->grads, nd, sh, off) : NULL;
+        if (!g) {
+            cx_tensor_free(dst->t);
+            for (int q = 0; q < p; q++)
+                cx_tensor_free(m->params[m->n_params + q].t);
+            return false;
+        }
+        cx_tensor_set_requires_grad(dst->t, true);
+        cx__tensor_set_grad(dst->t, g);
+        snprintf(dst->name, sizeof dst->name, "%d.%s", index, b->params[p].name);
+        off += cx__numel(nd, sh);
+    }
+    return true;
+}
+
+cx_status cx__model_add(cx_model *m, const cx_layer_kind *kind, const void *args, cx_rng *rng) {
+    if (!m) return cx__error(CX_ERR_ARG, "cx_model_add: model is NULL");
+    int index = m->n_layers;
+    if (index >= CX_MODEL_MAX_LAYERS)
+        return cx__error(CX_ERR_ARG, "layer %d (%s): a model has at most %d layers", index,
+                         kind->name, CX_MODEL_MAX_LAYERS);
+    /* a copy: growing the layer array below moves the previous layer's shape */
+    int64_t in_shape[CX_MAX_DIMS];
+    cx_layer_build b = {.args = args, .model = m, .in_shape = in_shape};
+    b.in_ndim = index ? m->layers[index - 1].out_ndim : m->in_ndim;
+    memcpy(in_shape, index ? m->layers[index - 1].out_shape : m->in_shape,
+           (size_t)b.in_ndim * sizeof *in_shape);
+    char in_str[CX_SHAPE_STR_MAX + 8]; /* "[N,1,28,28]": messages name the layer's input */
+    cx__batch_shape_str(b.in_ndim, in_shape, in_str, sizeof in_str);
+    cx_status st = kind->build(&b);
+    if (st != CX_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", cx_last_error());
+        return cx__error(st, "layer %d (%s) on input %s: %s", index, kind->name, in_str, why);
+    }
+    CX_ASSERT(b.n_params <= CX_LAYER_MAX_PARAMS && b.out_ndim >= 1 && b.out_ndim < CX_MAX_DIMS);
+    /* parameter count, checked for overflow before anything is allocated */
+    int64_t add = 0;
+    for (int p = 0; p < b.n_params; p++) {
+        int64_t n = 1;
+        for (int d = 0; d < b.params[p].ndim; d++) {
+            int64_t s = b.params[p].shape[d];
+            if (s < 0 || (s > 0 && n > cx__model_max_params / s))
+                n = cx__model_max_params + 1;
+            else
+                n *= s;
+        }
+        add += n;
+        if (add > cx__model_max_params - m->numel) {
+            char s[CX_SHAPE_STR_MAX];
+            return cx__error(CX_ERR_OOM,
+                             "layer %d (%s) on input %s: %s %s would take the model over "
+                             "%lld parameters",
+                             index, kind->name, in_str, b.params[p].name,
+                             cx__shape_str(b.params[p].ndim, b.params[p].shape, s, sizeof s),
+                             (long long)cx__model_max_params);
+        }
+    }
+    if (!grow((void **)&m->layers, &m->cap_layers, index + 1, sizeof *m->layers) ||
+        !grow((void **)&m->outputs, &m->cap_outputs, index + 1, sizeof *m->outputs) ||
+        !grow((void **)&m->params, &m->cap_params, m->n_params + b.n_params, sizeof *m->params))
+        return CX_ERR_OOM;
+    if (add) {
+        void *v = NULL, *g = NULL;
+        if (!storage_grow(m->values, &v, m->numel, m->numel + add) ||
+            !storage_grow(m->grads, &g, m->numel, m->numel + add)) {
+            cx__free(v);
+            return CX_ERR_OOM;
+        }
+        cx__free(m->values->data);
+        cx__free(m->grads->data);
+        m->values->data = v;
+        m->grads->data = g;
+        m->values->bytes = m->grads->bytes = (size_t)(m->numel + add) * sizeof(float);
+    }
+    if (!make_params(m, &b, index)) return CX_ERR_OOM;
+
+    cx_layer *l = &m->layers[index];
+    memset(l, 0, sizeof *l);
+    l->kind = kind;
+    l->index = index;
+    l->in_ndim = b.in_ndim;
+    memcpy(l->in_shape, b.in_shape, (size_t)b.in_ndim * sizeof *l->in_shape);
+    l->out_ndim = b.out_ndim;
+    memcpy(l->out_shape, b.out_shape, (size_t)b.out_ndim * sizeof *l->out_shape);
+    l->first_param = m->n_params;
+    l->n_params = b.n_params;
+    memcpy(l->args, args, kind->args_size);
+    m->n_layers++;
+    m->n_params += b.n_params;
+    m->numel += add;
+    if (kind->init) {
+        cx_tensor *ps[CX_LAYER_MAX_PARAMS];
+        for (int p = 0; p < b.n_params; p++)
+            ps[p] = m->params[l->first_param + p].t;
+        kind->init(l, ps, rng ? rng : cx_rng_default());
+    }
+    return CX_OK;
+}
+
+const cx_layer *cx__model_layer(const cx_model *m, int i) {
+    return m && i >= 0 && i < m->n_layers ? &m->layers[i] : NULL;
+}
+
+cx_status cx_model_set_loss(cx_model *m, cx_loss loss) {
+    if (!m) return cx__error(CX_ERR_ARG, "cx_model_set_loss: model is NULL");
+    if (loss != CX_LOSS_CROSS_ENTROPY && loss != CX_LOSS_MSE && loss != CX_LOSS_BCE)
+        return cx__error(CX_ERR_ARG, "cx_model_set_loss: unknown loss %d", (int)loss);
+    m->loss = loss;
+    return CX_OK;
+}
+
+cx_loss cx_model_get_loss(const cx_model *m) {
+    return m ? m->loss : CX_LOSS_CROSS_ENTROPY;
+}
+
+const char *cx_model_config(cx_model *m) {
+    char *text = m ? cx__config_text(m) : NULL;
+    if (!text) return NULL;
+    cx__free(m->config);
+    m->config = text;
+    return text;
+}
+
+/* ---- running ---- */
+
+void cx_model_set_training(cx_model *m, bool training) {
+    if (m) m->training = training;
+}
+bool cx_model_training(const cx_model *m) {
+    return m && m->training;
+}
+cx_rng *cx_model_rng(cx_model *m) {
+    return m ? m->rng : NULL;
+}
+void cx_model_seed(cx_model *m, uint64_t seed) {
+    if (m) cx_rng_seed(m->rng, seed);
+}
+
+/* The output of the first n layers for x, checked against the model's input shape. */
+static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who) {
+    if (!m) {
+        cx__error(CX_ERR_ARG, "%s: model is NULL", who);
+        return NULL;
+    }
+    if (!cx__check_f32(who, "x", x)) return NULL;
+    bool fits = x->ndim == m->in_ndim + 1;
+    for (int d = 0; fits && d < m->in_ndim; d++)
+        fits = x->shape[d + 1] == m->in_shape[d];
+    if (!fits) {
+        char a[CX_SHAPE_STR_MAX], b[CX_SHAPE_STR_MAX];
+        cx__error(CX_ERR_SHAPE, "%s: input %s does not fit the model, which takes %s", who,
+                  cx__shape_str(x->ndim, x->shape, a, sizeof a),
+                  cx__batch_shape_str(m->in_ndim, m->in_shape, b, sizeof b));
+        return NULL;
+    }
+    cx_layer_run run = {.training = m->training, .rng = m->rng, .input = x, .outputs = m->outputs};
+    cx_tensor *h = x;
+    for (int i = 0; i < n; i++) {
+        const cx_layer *l = &m->layers[i];
+        cx_tensor *ps[CX_LAYER_MAX_PARAMS];
+        for (int p = 0; p < l->n_params; p++)
+            ps[p] = m->params[l->first_param + p].t;
+        run.params = ps;
+        cx_tensor *y = l->kind->forward(l, h, &run);
+        if (!y) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", cx_last_error());
+            cx__error(cx_last_status(), "%s: layer %d (%s): %s", who, i, l->kind->name, why);
+            for (int j = 0; j < i; j++)
+                cx_tensor_free(m->outputs[j]);
+            return NULL;
+        }
+        m->outputs[i] = h = y;
+    }
+    /* The graph holds what backward needs; the intermediate references go (heap mode). */
+    for (int j = 0; j + 1 < n; j++)
+        cx_tensor_free(m->outputs[j]);
+    if (n == 0) cx__tensor_retain(x);
+    return h;
+}
+
+cx_tensor *cx_model_forward(cx_model *m, cx_tensor *x) {
+    return run_layers(m, x, m ? m->n_layers : 0, "cx_model_forward");
+}
+
+/* True if the final layer's activation is part of the loss (computed from its input). */
+static bool folds_last(const cx_model *m) {
+    if (m->n_layers == 0 || !m->layers[m->n_layers - 1].kind->is_activation) return false;
+    cx_activation a = m->layers[m->n_layers - 1].kind->activation;
+    if (m->loss == CX_LOSS_CROSS_ENTROPY) return a == CX_ACT_SOFTMAX || a == CX_ACT_LOG_SOFTMAX;
+    return m->loss == CX_LOSS_BCE && a == CX_ACT_SIGMOID;
+}
+
+cx_tensor *cx_model_loss(cx_model *m, cx_tensor *x, cx_tensor *target, cx_tensor **logits) {
+    if (logits) *logits = NULL;
+    if (!m) {
+        cx__error(CX_ERR_ARG, "cx_model_loss: model is NULL");
+        return NULL;
+    }
+    if (!cx__check("cx_model_loss", "target", target)) return NULL;
+    cx_tensor *z = run_layers(m, x, m->n_layers - (folds_last(m) ? 1 : 0), "cx_model_loss");
+    if (!z) return NULL;
+    cx_tensor *loss = m->loss == CX_LOSS_CROSS_ENTROPY
+                          ? cx_cross_entropy(z, target, CX_REDUCTION_MEAN)
+                      : m->loss == CX_LOSS_MSE ? cx_mse_loss(z, target, CX_REDUCTION_MEAN)
+                                               : cx_bce_with_logits(z, target, CX_REDUCTION_MEAN);
+    if (logits && loss)
+        *logits = z;
+    else
+        cx_tensor_free(z);
+    return loss;
+}
+
+/* ---- inspecting ---- */
+
+int cx_model_num_layers(const cx_model *m) {
+    return m ? m->n_layers : 0;
+}
+
+const char *cx_model_layer_kind(const cx_model *m, int i) {
+    const cx_layer *l = cx__model_layer(m, i);
+    return l ? l->kind->name : NULL;
+}
+
+static int copy_shape(int ndim, const int64_t *src, int64_t *dst) {
+    if (dst) memcpy(dst, src, (size_t)ndim * sizeof *src);
+    return ndim;
+}
+
+int cx_model_layer_output_shape(const cx_model *m, int i, int64_t *shape) {
+    const cx_layer *l = cx__model_layer(m, i);
+    return l ? copy_shape(l->out_ndim, l->out_shape, shape) : 0;
+}
+
+int64_t cx_model_layer_num_params(const cx_model *m, int i) {
+    const cx_layer *l = cx__model_layer(m, i);
+    int64_t n = 0;
+    for (int p = 0; l && p < l->n_params; p++)
+        n += cx_tensor_numel(m->params[l->first_param + p].t);
+    return n;
+}
+
+int cx_model_input_shape(const cx_model *m, int64_t *shape) {
+    return m ? copy_shape(m->in_ndim, m->in_shape, shape) : 0;
+}
+
+int cx_model_output_shape(const cx_model *m, int64_t *shape) {
+    if (!m) return 0;
+    return m->n_layers ? cx_model_layer_output_shape(m, m->n_layers - 1, shape)
+                       : cx_model_input_shape(m, shape);
+}
+
+int cx_model_num_param_tensors(const cx_model *m) {
+    return m ? m->n_params : 0;
+}
+
+cx_tensor *cx_model_param(cx_model *m, int i) {
+    return m && i >= 0 && i < m->n_params ? m->params[i].t : NULL;
+}
+
+const char *cx_model_param_name(const cx_model *m, int i) {
+    return m && i >= 0 && i < m->n_params ? m->params[i].name : NULL;
+}
+
+cx_tensor *cx_model_param_by_name(cx_model *m, const char *name) {
+    for (int i = 0; m && name && i < m->n_params; i++)
+        if (strcmp(m->params[i].name, name) == 0) return m->params[i].t;
+    return NULL;
+}
+
+int64_t cx_model_num_params(const cx_model *m) {
+    return m ? m->numel : 0;
+}
+float *cx_model_params_flat(cx_model *m) {
+    return m ? m->values->data : NULL;
+}
+float *cx_model_grads_flat(cx_model *m) {
+    return m ? m->grads->data : NULL;
+}
+
+void cx_model_zero_grad(cx_model *m) {
+    if (m && m->numel) memset(m->grads->data, 0, (size_t)m->numel * sizeof(float));
+}
+
+char *cx__batch_shape_str(int ndim, const int64_t *shape, char *buf, size_t size) {
+    char s[CX_SHAPE_STR_MAX];
+    cx__shape_str(ndim, shape, s, sizeof s);
+    snprintf(buf, size, ndim ? "[N,%s" : "[N]", s + 1);
+    return buf;
+}
