@@ -43,7 +43,7 @@ static void to_chw(const float *src, const uint8_t *bytes, int64_t h, int64_t w,
     int64_t plane = h * w;
     for (int64_t p = 0; p < plane; p++) {
         for (int k = 0; k < c; k++) {
-            float v = bytes ? (float)bytes[p * c + k] * (1.0f / 255.0f) : src[p * c + k];
+            float v = bytes ? (float)bytes[p * c + k] / 255.0f : src[p * c + k];
             dst[k * plane + p] = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
         }
     }
@@ -59,7 +59,7 @@ static cx_status resize_into(const char *path, const uint8_t *pix, int w, int h,
     if (!out) {
         st = CX_ERR_OOM;
     } else {
-        for (size_t i = 0; i < n_in; i++) in[i] = (float)pix[i] * (1.0f / 255.0f);
+        for (size_t i = 0; i < n_in; i++) in[i] = (float)pix[i] / 255.0f;
         if (!stbir_resize_float_generic(in, w, h, 0, out, ow, oh, 0, c, STBIR_ALPHA_CHANNEL_NONE,
                                         0, STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE,
                                         STBIR_COLORSPACE_LINEAR, NULL))
