@@ -96,7 +96,8 @@ static cx_tensor *decode(FILE *fp, const char *path, int channels, int64_t heigh
                   fh, w, h);
     } else {
         int64_t oh = height ? height : h, ow = width ? width : w;
-        t = cx__tensor_empty(CX_DTYPE_F32, 3, (const int64_t[]){c, oh, ow});
+        if (size_ok(who, path, oh, ow)) /* one side kept from the file may make it too big */
+            t = cx__tensor_empty(CX_DTYPE_F32, 3, (const int64_t[]){c, oh, ow});
         if (t && (oh != h || ow != w) && resize_into(path, pix, w, h, c, t) != CX_OK) {
             cx_tensor_free(t);
             t = NULL;

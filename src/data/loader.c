@@ -39,7 +39,8 @@ void cx_loader_free(cx_loader *l) {
     cx__free(l);
 }
 
-/* Batch tensors for rows samples: x [rows, sample shape] f32 and y [rows] i32. */
+/* Batch tensors for rows samples: x [rows, sample shape] f32 and y [rows] i32. Zeroed here,
+ * so their pages are mapped before the first batch rather than during it. */
 static bool batch_tensors(const cx_dataset *d, int64_t rows, cx_tensor **x, cx_tensor **y) {
     const cx_tensor *s = d->samples;
     int64_t shape[CX_MAX_DIMS];
@@ -47,6 +48,8 @@ static bool batch_tensors(const cx_dataset *d, int64_t rows, cx_tensor **x, cx_t
     shape[0] = rows;
     *x = cx__tensor_alloc(NULL, CX_DTYPE_F32, s->ndim, shape);
     if (*x && d->labels) *y = cx__tensor_alloc(NULL, CX_DTYPE_I32, 1, &rows);
+    if (*x) memset((*x)->storage->data, 0, (*x)->storage->bytes);
+    if (*y) memset((*y)->storage->data, 0, (*y)->storage->bytes);
     return *x && (*y || !d->labels);
 }
 

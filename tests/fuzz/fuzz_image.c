@@ -3,7 +3,8 @@
  * stored, as grey and as RGB resized to 7x5. stb decodes; this checks Cortex's size limits,
  * channel conversion and resizing around it. Any crash, sanitizer report or leak is a bug;
  * errors are fine.
- * Build and run: make fuzz && ./build/fuzz/fuzz_image -max_total_time=60
+ * Build and run: make fuzz && ./build/fuzz/fuzz_image -max_total_time=60 -rss_limit_mb=3072
+ * (decoding an image at the 2^26-pixel limit takes more than libFuzzer's default 2 GB).
  */
 #include "cortex.h"
 #include "fuzz_file.h"
