@@ -506,6 +506,66 @@ static void dataset_from_idx_files(void **state) {
     assert_int_equal(cx_dataset_num_classes(d), 0);
     cx_dataset_free(d);
     cx_tensor_free(bt);
+
+    /* Read during a step (an arena active): cx_idx_read's tensor is the step's, the dataset's
+     * tensors are its own and survive the reset. */
+    cx_arena *arena = cx_arena_new(0);
+    cx_arena_begin(arena);
+    cx_tensor *step = cx_idx_read(in_tmp("lab.idx"));
+    assert_non_null(step);
+    assert_true(cx_arena_used(arena) >= 30);
+    d = cx_dataset_from_idx(in_tmp("img.idx"), in_tmp("lab.idx"));
+    cx_arena_end(arena);
+    cx_arena_reset(arena);
+    assert_false(cx_tensor_valid(step));
+    assert_non_null(d);
+    assert_true(cx_tensor_valid(cx_dataset_samples(d)));
+    assert_int_equal(((int32_t *)cx_tensor_data(cx_dataset_labels(d)))[8], 8 % 7);
+    cx_dataset_free(d);
+    cx_arena_free(arena);
+}
+
+/* Every allocation of every data entry point failing in turn: an error, never a crash or a
+ * leak (the sanitizer run checks the leaks), and success once enough allocations succeed. */
+static void data_alloc_failures(void **state) {
+    (void)state;
+    write_digits(in_tmp("oom-img.gz"), in_tmp("oom-lab.gz"), 20, 4, true);
+    cx_tensor *img = cx_rand(NULL, CX_SHAPE(3, 6, 5));
+    assert_int_equal(cx_image_save_png(in_tmp("oom.png"), img), CX_OK);
+    cx_dataset *base = cx_dataset_from_idx(in_tmp("oom-img.gz"), in_tmp("oom-lab.gz"));
+    assert_non_null(base);
+    for (int what = 0; what < 6; what++) {
+        bool done = false;
+        for (long k = 0; !done && k < 200; k++) {
+            alloc_log log;
+            log_start(&log, k);
+            cx_dataset *d = NULL, *d2 = NULL;
+            cx_loader *l = NULL;
+            cx_tensor *t = NULL;
+            switch (what) {
+            case 0: d = cx_dataset_from_idx(in_tmp("oom-img.gz"), in_tmp("oom-lab.gz")); break;
+            case 1: cx_dataset_split(base, 5, 3, &d, &d2); break;
+            case 2: d = cx_dataset_head(base, 7); break;
+            case 3:
+                l = cx_loader_new(base, &(cx_loader_params){.batch_size = 6, .shuffle = true});
+                break;
+            case 4: t = cx_image_load(in_tmp("oom.png"), 1, 9, 4); break;
+            case 5: done = cx_image_save_png(in_tmp("oom2.png"), img) == CX_OK; break;
+            }
+            cx_status st = cx_last_status();
+            cx_set_allocator(NULL);
+            done = done || d || l || t;
+            if (!done) assert_int_equal(st, CX_ERR_OOM);
+            cx_dataset_free(d);
+            cx_dataset_free(d2);
+            cx_loader_free(l);
+            cx_tensor_free(t);
+        }
+        if (!done) print_error("data entry point %d never succeeded\n", what);
+        assert_true(done);
+    }
+    cx_dataset_free(base);
+    cx_tensor_free(img);
 }
 
 static void dataset_load_named_and_dirs(void **state) {
@@ -1022,6 +1082,7 @@ CX_TEST_GROUP(data) {
         cmocka_unit_test(dataset_load_named_and_dirs),
         cmocka_unit_test(dataset_from_tensors_checks),
         cmocka_unit_test(dataset_split_and_head),
+        cmocka_unit_test(data_alloc_failures),
         cmocka_unit_test(loader_epochs),
         cmocka_unit_test(loader_partial_and_drop_last),
         cmocka_unit_test(loader_normalisation),
