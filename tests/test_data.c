@@ -77,7 +77,8 @@ static blob idx_bytes(unsigned type, int rank, const uint32_t *dims, const void 
     unsigned char head[4] = {0, 0, (unsigned char)type, (unsigned char)rank};
     memcpy(b.data, head, 4);
     for (int i = 0; i < rank; i++)
-        for (int k = 0; k < 4; k++) b.data[4 + 4 * i + k] = (unsigned char)(dims[i] >> (24 - 8 * k));
+        for (int k = 0; k < 4; k++)
+            b.data[4 + 4 * i + k] = (unsigned char)(dims[i] >> (24 - 8 * k));
     b.len = 4 + 4 * (size_t)rank;
     if (data_len) memcpy(b.data + b.len, data, data_len);
     b.len += data_len;
@@ -1054,7 +1055,8 @@ static void image_bad_files(void **state) {
     assert_null(cx_image_load(in_tmp("whole.png"), 3, -1, 4));
     assert_null(cx_image_load(NULL, 3, 0, 0));
 
-    cx_tensor *two = cx_zeros(CX_SHAPE(2, 4, 4)), *u8 = cx_tensor_new(CX_DTYPE_U8, CX_SHAPE(1, 4, 4));
+    cx_tensor *two = cx_zeros(CX_SHAPE(2, 4, 4));
+    cx_tensor *u8 = cx_tensor_new(CX_DTYPE_U8, CX_SHAPE(1, 4, 4));
     assert_int_equal(cx_image_save_png(in_tmp("two.png"), two), CX_ERR_SHAPE);
     assert_int_equal(cx_image_save_png(in_tmp("u8.png"), u8), CX_ERR_DTYPE);
     assert_int_equal(cx_image_save_png(in_tmp("no/dir/x.png"), img), CX_ERR_IO);

@@ -205,7 +205,8 @@ static cx_dataset *subset(const cx_dataset *d, const int64_t *idx, int64_t count
         cx__memcpy(dst, src, (size_t)count * row);
         if (y) memcpy(cx__i32(y), cx__i32(d->labels), (size_t)count * sizeof(int32_t));
     } else {
-        for (int64_t i = 0; i < count; i++) memcpy(dst + (size_t)i * row, src + (size_t)idx[i] * row, row);
+        for (int64_t i = 0; i < count; i++)
+            memcpy(dst + (size_t)i * row, src + (size_t)idx[i] * row, row);
         for (int64_t i = 0; y && i < count; i++) cx__i32(y)[i] = cx__i32(d->labels)[idx[i]];
     }
     out->samples = x;

@@ -21,14 +21,15 @@
 #include <zlib.h>
 
 #define IN_CHUNK (1u << 16)   /* compressed bytes read per refill */
-#define DEFLATE_MAX_RATIO 1032 /* deflate never expands more (RFC 1951 blocks, 258/2 bits) */
+/* Deflate's largest expansion: a 258-byte match costs at least 2 bits, 258 * 8 / 2 (zlib FAQ). */
+#define DEFLATE_MAX_RATIO 1032
 
 /* ---- element types ---- */
 
 typedef struct {
     unsigned code;
     const char *name;
-    int supported; /* 1 with dtype set */
+    int supported; /* 0: a valid IDX type Cortex has no dtype for (dtype unused) */
     cx_dtype dtype;
 } idx_type;
 

@@ -171,7 +171,8 @@ cx_status cx_image_save_png(const char *path, cx_tensor *image) {
     int c = grey2d ? 1 : (int)t->shape[0];
     int64_t h = t->shape[t->ndim - 2], w = t->shape[t->ndim - 1];
     if (!size_ok(who, path ? path : "(null)", h, w)) return cx_last_status();
-    int64_t sc = grey2d ? 0 : t->stride[0], sy = t->stride[t->ndim - 2], sx = t->stride[t->ndim - 1];
+    int64_t sc = grey2d ? 0 : t->stride[0], sy = t->stride[t->ndim - 2];
+    int64_t sx = t->stride[t->ndim - 1];
 
     uint8_t *pix = cx__alloc((size_t)(h * w * c));
     if (!pix) return CX_ERR_OOM;
