@@ -34,7 +34,7 @@ CPPFLAGS := -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE -MMD -MP $(shell pkg-co
 # No errno from libm and no FP traps: lets GCC vectorise sqrtf and branch-free selects.
 CFLAGS := -std=c11 -Wall -Wextra -fPIC -fopenmp -fno-math-errno -fno-trapping-math \
           $(CFLAGS_OPT) $(CFLAGS_SAN)
-LDLIBS := -lm -ldl -lpthread -ljansson -linih -lz -lcairo
+LDLIBS := -lm -ldl -lpthread -ljansson -linih -lz -lcairo -lstb
 LDFLAGS := -fopenmp $(LDFLAGS_SAN)
 
 LIB_SRC := $(sort $(wildcard src/*/*.c src/backend/cpu/*.c))

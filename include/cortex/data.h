@@ -28,7 +28,8 @@ extern "C" {
  * dims), gzip-compressed or not (detected from the content). Element types u8 -> u8 tensor,
  * i32 -> i32, f32 -> f32; others CX_ERR_UNSUPPORTED. Dims, their product and the data length
  * are checked against the file before allocating: CX_ERR_FORMAT names the file and the
- * problem (bad magic, truncated, trailing bytes, absurd size). */
+ * problem (bad magic, truncated, trailing bytes, absurd size, damaged gzip); CX_ERR_IO if it
+ * cannot be opened or read. The tensor is new (current arena or heap, see "Ownership"). */
 cx_tensor *cx_idx_read(const char *path);
 /* Writes t (u8, i32 or f32; any strides) as an uncompressed IDX file, atomically. */
 cx_status cx_idx_write(const char *path, cx_tensor *t);
@@ -43,15 +44,19 @@ typedef enum { CX_SPLIT_TRAIN = 0, CX_SPLIT_TEST } cx_split;
  * ("run scripts/get-data", "apt-get install dataset-fashion-mnist"). */
 cx_dataset *cx_dataset_load(const char *name_or_dir, cx_split split);
 /* Samples and labels from two IDX files; the counts must agree and labels must lie in
- * [0, 256). */
+ * [0, 256). Images are u8 or f32; rank 3 ([N, H, W]) becomes [N, 1, H, W]; labels u8 or i32
+ * [N] become i32. labels_path may be NULL (a dataset without labels). */
 cx_dataset *cx_dataset_from_idx(const char *images_path, const char *labels_path);
-/* A dataset over existing tensors (retained): samples [N, ...] u8 or f32, labels [N] i32 or
- * NULL. */
+/* A dataset over existing tensors (retained): samples [N, ...] u8 or f32, labels [N] i32 >= 0
+ * or NULL. Heap tensors only (an arena's reset would end them: CX_ERR_ARG); strided ones are
+ * copied once into contiguous form. The caller keeps its own references. */
 cx_dataset *cx_dataset_from_tensors(cx_tensor *samples, cx_tensor *labels);
 void cx_dataset_free(cx_dataset *d); /* NULL is a no-op */
 
 int64_t cx_dataset_size(const cx_dataset *d);
-int cx_dataset_num_classes(const cx_dataset *d); /* 1 + the largest label; 0 without labels */
+/* 1 + the largest label; 0 without labels. Splits and heads keep the count of the dataset they
+ * were taken from, so a part that misses a class still fits the same model. */
+int cx_dataset_num_classes(const cx_dataset *d);
 /* Per-sample shape ([1,28,28]); returns ndim. */
 int cx_dataset_sample_shape(const cx_dataset *d, int64_t *shape);
 cx_tensor *cx_dataset_samples(cx_dataset *d); /* owned by d */
@@ -71,13 +76,15 @@ typedef struct {
     bool shuffle;       /* a new permutation each epoch, from (seed, epoch) */
     uint64_t seed;
     bool drop_last;     /* skip a final partial batch */
-    /* Samples become f32 as (x * scale - mean) / std; for u8 images scale 0 means 1/255. */
+    /* Samples become f32 as (x * scale - mean) / std; scale 0 means 1/255 for u8 images and
+     * 1 for f32 samples. */
     float scale, mean, std; /* std 0 means 1 */
 } cx_loader_params;
 
 typedef struct cx_loader cx_loader;
 
-/* A loader over d (which must outlive it). */
+/* A loader over d (which must outlive it), ready at epoch 0. Allocates everything it needs
+ * here: the order, and batch tensors of the full size and of the last partial batch. */
 cx_loader *cx_loader_new(const cx_dataset *d, const cx_loader_params *params);
 void cx_loader_free(cx_loader *l); /* NULL is a no-op */
 int64_t cx_loader_num_batches(const cx_loader *l);
@@ -92,10 +99,15 @@ bool cx_loader_next(cx_loader *l, cx_tensor **x, cx_tensor **y);
 /* ---- image files ---- */
 
 /* Reads a PNG/JPEG/BMP/... (stb_image) as f32 [channels, height, width] in 0..1, converted to
- * `channels` (1 grey, 3 RGB) and resized (bilinear) to height x width unless those are 0.
- * Errors name the file and stb's reason. */
+ * `channels` (1 grey, 3 RGB, 0 as stored: 1 for grey files, 3 for colour; alpha is dropped)
+ * and resized to height x width (a 0 keeps the file's size on that side) with a triangle
+ * filter: bilinear when enlarging, area-weighted when shrinking. Images over 32768 pixels a
+ * side or 2^26 pixels are refused before decoding. The tensor is new (current arena or heap).
+ * Errors name the file and stb's reason: CX_ERR_IO (cannot open), CX_ERR_FORMAT (not an
+ * image, damaged), CX_ERR_ARG (bad channels or size). */
 cx_tensor *cx_image_load(const char *path, int channels, int64_t height, int64_t width);
-/* Writes f32 [C, H, W] (C = 1 or 3, values clamped to 0..1) as PNG, atomically. */
+/* Writes f32 [C, H, W] (C = 1 or 3; [H, W] is grey; any strides; values clamped to 0..1, NaN
+ * as 0) as an 8-bit PNG, atomically (a temporary file renamed over path). */
 cx_status cx_image_save_png(const char *path, cx_tensor *image);
 
 #ifdef __cplusplus

@@ -1,0 +1,159 @@
+/*
+ * loader.c - mini-batches from a dataset: a seeded order per epoch, samples gathered and
+ * normalised into f32 batch tensors the loader owns.
+ *
+ * Everything is allocated by cx_loader_new: the order (N indices), the generator, and the
+ * batch tensors - one of the full batch size and, when the last batch is partial, one of its
+ * size - so an epoch allocates nothing (page faults cost ~18 us each on the machines we
+ * measure on, and this runs every training step). The order of epoch e is a function of
+ * (seed, e) alone: the generator is re-seeded from both at the start of each epoch.
+ */
+#include "data_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+struct cx_loader {
+    const cx_dataset *d;
+    int64_t n, batch, n_batches;
+    bool shuffle;
+    uint64_t seed;
+    float scale, mean, std;
+    bool identity;      /* f32 samples with scale 1, mean 0, std 1: a plain copy */
+    size_t row;         /* elements per sample */
+    int64_t *order;     /* [N] sample indices of the current epoch */
+    int64_t next_batch; /* batches handed out in this epoch */
+    cx_rng *rng;
+    cx_tensor *x, *y;           /* [batch, ...] f32 and [batch] i32 (y NULL without labels) */
+    cx_tensor *x_tail, *y_tail; /* the same for a last partial batch, or NULL */
+};
+
+void cx_loader_free(cx_loader *l) {
+    if (!l) return;
+    cx_tensor_free(l->x);
+    cx_tensor_free(l->y);
+    cx_tensor_free(l->x_tail);
+    cx_tensor_free(l->y_tail);
+    cx_rng_free(l->rng);
+    cx__free(l->order);
+    cx__free(l);
+}
+
+/* Batch tensors for rows samples: x [rows, sample shape] f32 and y [rows] i32. Zeroed here,
+ * so their pages are mapped before the first batch rather than during it. */
+static bool batch_tensors(const cx_dataset *d, int64_t rows, cx_tensor **x, cx_tensor **y) {
+    const cx_tensor *s = d->samples;
+    int64_t shape[CX_MAX_DIMS];
+    memcpy(shape, s->shape, (size_t)s->ndim * sizeof *shape);
+    shape[0] = rows;
+    *x = cx__tensor_alloc(NULL, CX_DTYPE_F32, s->ndim, shape);
+    if (*x && d->labels) *y = cx__tensor_alloc(NULL, CX_DTYPE_I32, 1, &rows);
+    if (*x) memset((*x)->storage->data, 0, (*x)->storage->bytes);
+    if (*y) memset((*y)->storage->data, 0, (*y)->storage->bytes);
+    return *x && (*y || !d->labels);
+}
+
+static cx_status check_params(const cx_dataset *d, const cx_loader_params *p) {
+    const char *who = "cx_loader_new";
+    if (!d || !p) return cx__error(CX_ERR_ARG, "%s: %s is NULL", who, !d ? "d" : "params");
+    if (p->batch_size <= 0)
+        return cx__error(CX_ERR_ARG, "%s: batch_size is %lld; need > 0", who,
+                         (long long)p->batch_size);
+    if (!isfinite(p->scale) || !isfinite(p->mean) || !isfinite(p->std))
+        return cx__error(CX_ERR_ARG, "%s: scale %g, mean %g, std %g: need finite values", who,
+                         (double)p->scale, (double)p->mean, (double)p->std);
+    return CX_OK;
+}
+
+cx_loader *cx_loader_new(const cx_dataset *d, const cx_loader_params *params) {
+    if (check_params(d, params) != CX_OK) return NULL;
+    cx_loader *l = cx__calloc(sizeof *l);
+    if (!l) return NULL;
+    l->d = d;
+    l->n = d->samples->shape[0];
+    l->batch = params->batch_size;
+    l->shuffle = params->shuffle;
+    l->seed = params->seed;
+    bool u8 = d->samples->dtype == CX_DTYPE_U8;
+    l->scale = params->scale != 0 ? params->scale : u8 ? 1.0f / 255.0f : 1.0f;
+    l->mean = params->mean;
+    l->std = params->std != 0 ? params->std : 1.0f;
+    l->identity = !u8 && l->scale == 1.0f && l->mean == 0.0f && l->std == 1.0f;
+    l->row = (size_t)cx__numel(d->samples->ndim - 1, d->samples->shape + 1);
+    int64_t tail = l->n % l->batch;
+    l->n_batches = l->n / l->batch + (tail && !params->drop_last);
+
+    bool ok = (l->order = cx__alloc((size_t)(l->n ? l->n : 1) * sizeof *l->order)) &&
+              (l->rng = cx_rng_new(0));
+    if (ok && l->n >= l->batch) ok = batch_tensors(d, l->batch, &l->x, &l->y);
+    if (ok && tail && !params->drop_last) ok = batch_tensors(d, tail, &l->x_tail, &l->y_tail);
+    if (!ok) {
+        cx_loader_free(l);
+        return NULL;
+    }
+    cx_loader_start_epoch(l, 0);
+    return l;
+}
+
+int64_t cx_loader_num_batches(const cx_loader *l) { return l ? l->n_batches : 0; }
+
+void cx_loader_start_epoch(cx_loader *l, int epoch) {
+    if (!l) return;
+    l->next_batch = 0;
+    if (l->shuffle) {
+        cx__shuffle_seed(l->rng, l->seed, (uint64_t)(int64_t)epoch);
+        cx__permutation(l->rng, l->n, l->order);
+    } else {
+        for (int64_t i = 0; i < l->n; i++) l->order[i] = i;
+    }
+}
+
+/* One sample, normalised; compiled per ISA so the u8 -> f32 conversion runs 16 wide. */
+CX_VECTORIZE static void norm_u8(const uint8_t *src, float *dst, size_t n, float scale,
+                                 float mean, float std) {
+    for (size_t i = 0; i < n; i++) dst[i] = ((float)src[i] * scale - mean) / std;
+}
+
+CX_VECTORIZE static void norm_f32(const float *src, float *dst, size_t n, float scale,
+                                  float mean, float std) {
+    for (size_t i = 0; i < n; i++) dst[i] = (src[i] * scale - mean) / std;
+}
+
+/* Gathers the count samples order[start..start+count) into x and their labels into y. */
+static void gather(const cx_loader *l, int64_t start, int64_t count, cx_tensor *x, cx_tensor *y) {
+    const cx_tensor *s = l->d->samples;
+    const int64_t *idx = l->order + start;
+    float *dst = cx__f32(x);
+    size_t row = l->row;
+    /* Threads pay off only for big batches (a 128 x 784 MNIST batch takes microseconds). */
+#pragma omp parallel for if ((size_t)count * row >= 8 * (size_t)CX_PARALLEL_MIN)
+    for (int64_t b = 0; b < count; b++) {
+        float *out = dst + (size_t)b * row;
+        size_t at = (size_t)idx[b] * row;
+        if (s->dtype == CX_DTYPE_U8)
+            norm_u8((const uint8_t *)s->storage->data + at, out, row, l->scale, l->mean, l->std);
+        else if (l->identity)
+            memcpy(out, (const float *)s->storage->data + at, row * sizeof(float));
+        else
+            norm_f32((const float *)s->storage->data + at, out, row, l->scale, l->mean, l->std);
+    }
+    if (!y) return;
+    const int32_t *labels = cx__i32(l->d->labels);
+    int32_t *yd = cx__i32(y);
+    for (int64_t b = 0; b < count; b++) yd[b] = labels[idx[b]];
+}
+
+bool cx_loader_next(cx_loader *l, cx_tensor **x, cx_tensor **y) {
+    if (x) *x = NULL;
+    if (y) *y = NULL;
+    if (!l || l->next_batch >= l->n_batches) return false;
+    int64_t start = l->next_batch * l->batch;
+    int64_t count = l->n - start < l->batch ? l->n - start : l->batch;
+    bool full = count == l->batch;
+    cx_tensor *bx = full ? l->x : l->x_tail, *by = full ? l->y : l->y_tail;
+    gather(l, start, count, bx, by);
+    l->next_batch++;
+    if (x) *x = bx;
+    if (y) *y = by;
+    return true;
+}
