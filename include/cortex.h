@@ -245,6 +245,9 @@ cx_tensor *cx_log_softmax(cx_tensor *x, int dim);
 /* Matrix product with torch.matmul semantics: 1-D x 1-D is a dot product, 2-D x 2-D a matrix
  * product, and batched inputs broadcast their batch dimensions. */
 cx_tensor *cx_matmul(cx_tensor *a, cx_tensor *b);
+/* x·weightᵀ + bias, as torch.nn.functional.linear: x [.., in], weight [out, in], bias [out] or
+ * NULL; the result is [.., out]. One fused op (the Dense layer's). */
+cx_tensor *cx_linear(cx_tensor *x, cx_tensor *weight, cx_tensor *bias);
 
 /* Shape and views. Views share data with their input; dims may be negative (from the end). */
 /* One entry of shape may be -1 (inferred). A view when x's strides allow, a copy otherwise. */

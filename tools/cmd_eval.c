@@ -15,8 +15,8 @@ static int show_samples(cx_model *m, cx_dataset *d, const cx_loader_params *norm
     int nd = cx_dataset_sample_shape(d, shape);
     int64_t h = nd == 3 ? shape[1] : 0, w = nd == 3 ? shape[2] : 0;
     if (nd != 3 || shape[0] != 1 || w > 64) return cli_fail("eval --show: the samples are not grey pictures");
-    cx_loader_params lp = *norm;
-    lp.batch_size = n;
+    cx_loader_params lp = {.batch_size = n, .scale = norm->scale, .mean = norm->mean,
+                           .std = norm->std};
     cx_loader *l = cx_loader_new(d, &lp);
     cx_arena *arena = cx_arena_new(0);
     cx_tensor *x, *y;

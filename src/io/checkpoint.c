@@ -268,7 +268,7 @@ cx_model *cx_checkpoint_load(const char *path, cx_optim **optim, cx_train_state 
                   "cx_model_load_weights", path);
         goto fail;
     }
-    cx_train_state s;
+    cx_train_state s = {0};
     if (parse_train(path, train, &s) != CX_OK) goto fail;
     /* the weights replace the initial values, so the generator used to build does not matter */
     cx_rng *scratch = cx_rng_new(0);

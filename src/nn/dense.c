@@ -1,7 +1,6 @@
 /*
  * dense.c - fully connected layer, as torch.nn.Linear: y = x·Wᵀ + b over the last dimension
- * of x, with W stored [units, in] so torch's state_dict loads as is. Wᵀ is a transposed view
- * that matmul reads through sgemm's trans flag, without a copy.
+ * of x, with W stored [units, in] so torch's state_dict loads as is; one cx_linear op.
  *   x (N, ..., in)  W (units, in)  b (units)  ->  y (N, ..., units)
  * Default init as torch: kaiming_uniform_(a=sqrt(5)) weights, U(±1/sqrt(in)) biases; an
  * explicit init applies to W and leaves b zero.
@@ -71,13 +70,7 @@ static void dense_init(const cx_layer *l, cx_tensor *const *params, cx_rng *rng)
 
 static cx_tensor *dense_forward(const cx_layer *l, cx_tensor *x, const cx_layer_run *run) {
     const dense_args *a = (const dense_args *)l->args;
-    cx_tensor *wt = cx_transpose(run->params[0], 0, 1); /* (in, units) view */
-    cx_tensor *y = cx_matmul(x, wt);
-    cx_tensor_free(wt);
-    if (!a->bias) return y;
-    cx_tensor *z = cx_add(y, run->params[1]);
-    cx_tensor_free(y);
-    return z;
+    return cx_linear(x, run->params[0], a->bias ? run->params[1] : NULL);
 }
 
 cx_status cx_model_add_dense(cx_model *m, int64_t units, bool bias, cx_init init, float scale,

@@ -27,10 +27,12 @@ bool cx__is_classifier(cx_model *m) { return cx_model_get_loss(m) == CX_LOSS_CRO
 cx_status cx_evaluate(cx_model *m, const cx_dataset *d, int64_t batch_size,
                       const cx_loader_params *normalisation, cx_metrics *out) {
     if (!m || !d || !out) return cx__error(CX_ERR_ARG, "evaluate: NULL argument");
-    cx_loader_params lp = normalisation ? *normalisation : (cx_loader_params){0};
-    lp.batch_size = batch_size > 0 ? batch_size : 256;
-    lp.shuffle = false;
-    lp.drop_last = false;
+    cx_loader_params lp = {.batch_size = batch_size > 0 ? batch_size : 256};
+    if (normalisation) {
+        lp.scale = normalisation->scale;
+        lp.mean = normalisation->mean;
+        lp.std = normalisation->std;
+    }
     cx_loader *l = cx_loader_new(d, &lp);
     cx_arena *arena = cx_arena_new(0);
     if (!l || !arena) {
