@@ -110,11 +110,14 @@ $(TEST_BIN): $(TEST_OBJ) $(LIB_A)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
 # Sanitizer runs: leaks are errors; OpenMP's thread pool lives until exit by design.
+# The real MNIST digits for the end-to-end tests (they skip, saying why, if this fails).
 test: all $(TEST_BIN)
+	-@scripts/get-data >/dev/null || echo "make test: scripts/get-data failed; MNIST tests will skip"
 	@./$(BUILD)/examples/quickstart | tail -1 | grep -q 'w = 3.0.*b = 1.0' \
 	    && echo "example quickstart: fits y = 3x + 1" \
 	    || { echo "example quickstart: FAILED"; exit 1; }
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	    CX_NUM_THREADS=$${CX_NUM_THREADS:-2} CX_CLI=$(CLI) ./$(TEST_BIN)
 
 $(BUILD)/bench/%: bench/%.c $(LIB_A)

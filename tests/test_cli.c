@@ -184,6 +184,35 @@ static void test_errors(void **state) {
     assert_non_null(strstr(out, "mlp.cfg"));
 }
 
+/* The real digits (scripts/get-data; make test runs it): models/mlp.cfg from the command line
+ * learns them well above chance in 3 epochs (it reaches about 0.93 in 5). */
+static void test_mnist_mlp(void **state) {
+    (void)state;
+    static char out[1 << 14], probe[600];
+    const char *root = getenv("CX_DATA_DIR");
+    snprintf(probe, sizeof probe, "%s/mnist/t10k-images-idx3-ubyte", root ? root : "data");
+    if (access(probe, R_OK) != 0) {
+        print_message("cli: %s is absent (run scripts/get-data); skipped\n", probe);
+        skip();
+    }
+    char data_dir[512];
+    if (!realpath(root ? root : "data", data_dir)) skip();
+    char models[512];
+    assert_non_null(realpath("models/mlp.cfg", models));
+    /* the command runs in the scratch directory: point it at the repository's data */
+    char *saved = root ? strdup(root) : NULL;
+    setenv("CX_DATA_DIR", data_dir, 1);
+    int rc = run(out, sizeof out, "train %s --data mnist --epochs 3 --json --seed 1", models);
+    if (saved) setenv("CX_DATA_DIR", saved, 1);
+    else unsetenv("CX_DATA_DIR");
+    free(saved);
+    if (rc) print_error("%s", out);
+    assert_int_equal(rc, 0);
+    double acc = json_number_of(out, "test_accuracy");
+    print_message("mnist: models/mlp.cfg, 3 epochs: test accuracy %.4f\n", acc);
+    assert_true(acc >= 0.9);
+}
+
 CX_TEST_GROUP(cli) {
     cli = getenv("CX_CLI");
     if (!cli || access(cli, X_OK) != 0) {
@@ -202,6 +231,7 @@ CX_TEST_GROUP(cli) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_train_eval_predict, setup),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_mnist_mlp),
     };
     CX_RUN_GROUP("cli", tests);
     char cmd[128];
