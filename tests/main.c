@@ -4,9 +4,11 @@
  */
 #include "test.h"
 
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int total_run, total_failed;
 
@@ -70,6 +72,39 @@ static void counting_free(void *p, void *ctx) {
 }
 
 const cx_allocator cx_test_counting_allocator = {counting_alloc, counting_free, NULL};
+
+static char scratch[96];
+
+const char *cx_test_scratch_new(const char *group) {
+    const char *tmp = getenv("TMPDIR");
+    snprintf(scratch, sizeof scratch, "%s/cx_%.16s_XXXXXX", tmp && strlen(tmp) < 48 ? tmp : "/tmp",
+             group);
+    if (!mkdtemp(scratch)) {
+        fprintf(stderr, "%s: cannot create the scratch directory %s\n", group, scratch);
+        return NULL;
+    }
+    return scratch;
+}
+
+const char *cx_test_scratch_dir(void) { return scratch; }
+
+const char *cx_test_path(const char *name) {
+    static char paths[8][400];
+    static int next;
+    next = (next + 1) % 8;
+    snprintf(paths[next], sizeof paths[next], "%s/%s", scratch, name);
+    return paths[next];
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+void cx_test_scratch_remove(void) {
+    if (scratch[0]) nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    scratch[0] = '\0';
+}
 
 int cx_test_input_ndim(const cx_test_input *spec) {
     int nd = 0;

@@ -31,6 +31,14 @@ void cx_test_run_op_rows(const char *group, CMUnitTestFunction test);
 /* Asserts |a - b| <= tol * max(1, |b|) elementwise, printing the first mismatches. */
 void cx_test_assert_close(const char *what, const float *a, const float *b, int64_t n, float tol);
 
+/* A fresh scratch directory for a group's files, "$TMPDIR/cx_<group>_XXXXXX" (NULL and a
+ * message if it cannot be made); cx_test_path(name) is "<dir>/<name>" in one of 8 rotating
+ * buffers; cx_test_scratch_remove deletes the directory and everything under it. */
+const char *cx_test_scratch_new(const char *group);
+const char *cx_test_scratch_dir(void);
+const char *cx_test_path(const char *name);
+void cx_test_scratch_remove(void);
+
 /* Fills a new tensor for an op test input (f32 uniform in lo..hi, default -1..1; i32 in [lo,hi)). */
 cx_tensor *cx_test_make_input(const cx_test_input *spec, cx_rng *rng);
 int cx_test_input_ndim(const cx_test_input *spec);

@@ -8,23 +8,13 @@
  */
 #include "test.h"
 
-#include <dirent.h>
 #include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char dir[64];
 static const char *cli;
-
-static const char *tpath(const char *name) {
-    static char buf[4][336];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
 
 /* Runs "cortex ARGS" in dir; returns the exit code and the combined output in out. */
 static int run(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -34,7 +24,7 @@ static int run(char *out, size_t size, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>&1", dir, cli, args);
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>&1", cx_test_scratch_dir(), cli, args);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, size - 1, p);
@@ -62,15 +52,15 @@ static void write_split(const char *images, const char *labels, int64_t n, uint6
         yd[i] = (uint8_t)(cx_rng_u32(rng) % 4);
         draw(xd + i * 784, yd[i], rng);
     }
-    assert_int_equal(cx_idx_write(tpath(images), x), CX_OK);
-    assert_int_equal(cx_idx_write(tpath(labels), y), CX_OK);
+    assert_int_equal(cx_idx_write(cx_test_path(images), x), CX_OK);
+    assert_int_equal(cx_idx_write(cx_test_path(labels), y), CX_OK);
     cx_tensor_free(x);
     cx_tensor_free(y);
     cx_rng_free(rng);
 }
 
 static void write_text(const char *name, const char *text) {
-    FILE *f = fopen(tpath(name), "w");
+    FILE *f = fopen(cx_test_path(name), "w");
     assert_non_null(f);
     fputs(text, f);
     fclose(f);
@@ -78,7 +68,7 @@ static void write_text(const char *name, const char *text) {
 
 static int setup(void **state) {
     (void)state;
-    if (mkdir(tpath("bars"), 0700) != 0) return -1;
+    if (mkdir(cx_test_path("bars"), 0700) != 0) return -1;
     write_split("bars/train-images-idx3-ubyte", "bars/train-labels-idx1-ubyte", 400, 1);
     write_split("bars/t10k-images-idx3-ubyte", "bars/t10k-labels-idx1-ubyte", 100, 2);
     write_text("mlp.cfg", "[model]\ninput = 1,28,28\n[flatten]\n[dense]\nunits = 32\n"
@@ -124,7 +114,7 @@ static void test_train_eval_predict(void **state) {
     cx_rng_free(rng);
     cx_tensor *t = cx_zeros(CX_SHAPE(1, 28, 28));
     for (int i = 0; i < 784; i++) cx_tensor_f32(t)[i] = img[i] / 255.0f;
-    assert_int_equal(cx_image_save_png(tpath("two.png"), t), CX_OK);
+    assert_int_equal(cx_image_save_png(cx_test_path("two.png"), t), CX_OK);
     cx_tensor_free(t);
     assert_int_equal(run(out, sizeof out, "predict bars.safetensors two.png"), 0);
     print_message("predict:\n%s", out);
@@ -165,18 +155,19 @@ static void test_errors(void **state) {
     assert_int_equal(run(out, sizeof out, "summary bad.cfg"), 1);
 
     /* damaged data: the training images cut in half */
-    assert_int_equal(mkdir(tpath("cut"), 0700), 0);
+    assert_int_equal(mkdir(cx_test_path("cut"), 0700), 0);
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "cd %s && head -c 150000 bars/train-images-idx3-ubyte > cut/train-images-idx3-ubyte"
-             " && cp bars/train-labels-idx1-ubyte bars/t10k-* cut/", dir);
+             " && cp bars/train-labels-idx1-ubyte bars/t10k-* cut/", cx_test_scratch_dir());
     assert_int_equal(system(cmd), 0);
     assert_int_equal(run(out, sizeof out, "train mlp.cfg --data cut"), 1);
     print_message("cut data: %s", out);
     assert_non_null(strstr(out, "train-images-idx3-ubyte"));
 
     /* damaged checkpoint */
-    snprintf(cmd, sizeof cmd, "cd %s && head -c 3000 bars.safetensors > cut.safetensors", dir);
+    snprintf(cmd, sizeof cmd, "cd %s && head -c 3000 bars.safetensors > cut.safetensors",
+             cx_test_scratch_dir());
     assert_int_equal(system(cmd), 0);
     assert_int_equal(run(out, sizeof out, "eval cut.safetensors --data bars"), 1);
     assert_non_null(strstr(out, "cut.safetensors"));
@@ -225,16 +216,12 @@ CX_TEST_GROUP(cli) {
         strncat(abs_cli, cli, sizeof abs_cli - strlen(abs_cli) - 1);
         cli = abs_cli;
     }
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/cx_cli_XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (!mkdtemp(dir)) fprintf(stderr, "cli: cannot create %s\n", dir);
+    cx_test_scratch_new("cli");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_train_eval_predict, setup),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_mnist_mlp),
     };
     CX_RUN_GROUP("cli", tests);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cli: cannot remove %s\n", dir);
+    cx_test_scratch_remove();
 }

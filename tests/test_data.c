@@ -22,13 +22,7 @@
 static char tmpdir[64];
 
 /* tmpdir/name in one of a few rotating buffers. */
-static const char *in_tmp(const char *name) {
-    static char paths[6][320];
-    static int next;
-    next = (next + 1) % 6;
-    snprintf(paths[next], sizeof paths[next], "%s/%s", tmpdir, name);
-    return paths[next];
-}
+static const char *in_tmp(const char *name) { return cx_test_path(name); }
 
 /* ---- files ---- */
 
@@ -1067,9 +1061,7 @@ static void image_bad_files(void **state) {
 }
 
 CX_TEST_GROUP(data) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/cx_data_XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (!mkdtemp(tmpdir)) fprintf(stderr, "data: cannot create %s\n", tmpdir);
+    if (cx_test_scratch_new("data")) snprintf(tmpdir, sizeof tmpdir, "%s", cx_test_scratch_dir());
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(idx_round_trip),
         cmocka_unit_test(idx_gzip_members_and_empty),
@@ -1095,18 +1087,5 @@ CX_TEST_GROUP(data) {
         cmocka_unit_test(image_bad_files),
     };
     CX_RUN_GROUP("data", tests);
-    /* Remove what the tests wrote (two levels: set/mnist). */
-    const char *subdirs[] = {"set/mnist", "set", ""};
-    for (size_t s = 0; s < sizeof subdirs / sizeof subdirs[0]; s++) {
-        char dirpath[320];
-        snprintf(dirpath, sizeof dirpath, "%s/%s", tmpdir, subdirs[s]);
-        DIR *dp = opendir(dirpath);
-        for (struct dirent *e; dp && (e = readdir(dp));) {
-            char file[640];
-            snprintf(file, sizeof file, "%s/%s", dirpath, e->d_name);
-            if (e->d_name[0] != '.' && e->d_type != DT_DIR) unlink(file);
-        }
-        if (dp) closedir(dp);
-        rmdir(dirpath);
-    }
+    cx_test_scratch_remove();
 }

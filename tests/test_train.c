@@ -7,21 +7,10 @@
  */
 #include "test.h"
 
-#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
-
-static char dir[64];
-
-static const char *tpath(const char *name) {
-    static char buf[4][336];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
 
 #define DIM 12
 #define CLASSES 4
@@ -120,7 +109,7 @@ static void test_resume_is_exact(void **state) {
     cx_model *b = make_model(11);
     cx_optim *ob = make_optim(b, CX_OPTIM_ADAM, 0.01f);
     p.epochs = 1;
-    p.checkpoint_path = tpath("resume.safetensors");
+    p.checkpoint_path = cx_test_path("resume.safetensors");
     assert_int_equal(cx_fit(b, ob, train, val, &p, NULL), CX_OK);
     cx_optim *oc = NULL;
     cx_train_state st;
@@ -186,7 +175,7 @@ static void test_nan_stops_and_keeps_checkpoint(void **state) {
     cx_model *m = make_model(13);
     cx_optim *o = make_optim(m, CX_OPTIM_SGD, 0.1f);
     FILE *out = sink();
-    const char *ck = tpath("nan.safetensors");
+    const char *ck = cx_test_path("nan.safetensors");
     cx_fit_params p = {.epochs = 1, .batch_size = 32, .seed = 1, .progress = CX_PROGRESS_NONE,
                        .out = out, .checkpoint_path = ck};
     assert_int_equal(cx_fit(m, o, train, NULL, &p, NULL), CX_OK);
@@ -221,11 +210,11 @@ static void test_json_lines(void **state) {
     cx_dataset *train = blobs(96, 10, false), *val = blobs(32, 11, false);
     cx_model *m = make_model(14);
     cx_optim *o = make_optim(m, CX_OPTIM_MOMENTUM, 0);
-    const char *log = tpath("log.jsonl");
+    const char *log = cx_test_path("log.jsonl");
     FILE *out = fopen(log, "w+");
     assert_non_null(out);
     cx_fit_params p = {.epochs = 2, .batch_size = 16, .json = true, .out = out,
-                       .plot_path = tpath("loss.png")};
+                       .plot_path = cx_test_path("loss.png")};
     assert_int_equal(cx_fit(m, o, train, val, &p, NULL), CX_OK);
     rewind(out);
     char line[1024];
@@ -243,7 +232,7 @@ static void test_json_lines(void **state) {
         lines++;
     }
     assert_int_equal(lines, 2);
-    assert_int_equal(access(tpath("loss.png"), R_OK), 0);
+    assert_int_equal(access(cx_test_path("loss.png"), R_OK), 0);
     fclose(out);
     cx_optim_free(o);
     cx_model_free(m);
@@ -256,7 +245,7 @@ static void test_bad_checkpoints(void **state) {
     cx_model *m = make_model(15);
     cx_optim *o = make_optim(m, CX_OPTIM_ADAM, 0);
     cx_train_state st = {.epoch = 3, .seed = 1, .best_val_loss = INFINITY};
-    const char *good = tpath("good.safetensors");
+    const char *good = cx_test_path("good.safetensors");
     assert_int_equal(cx_checkpoint_save(good, m, o, &st), CX_OK);
     cx_optim *o2 = NULL;
     cx_train_state st2;
@@ -270,7 +259,7 @@ static void test_bad_checkpoints(void **state) {
     /* a plain weights file is not a checkpoint */
     const char *names[] = {"1.weight"};
     cx_tensor *w = cx_model_param(m, 0);
-    const char *plain = tpath("plain.safetensors");
+    const char *plain = cx_test_path("plain.safetensors");
     assert_int_equal(cx_safetensors_save(plain, 1, names, &w, 0, NULL, NULL), CX_OK);
     assert_null(cx_checkpoint_load(plain, NULL, NULL));
     assert_non_null(strstr(cx_last_error(), "not a Cortex checkpoint"));
@@ -284,7 +273,7 @@ static void test_bad_checkpoints(void **state) {
     unsigned char *buf = malloc((size_t)size);
     assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
     fclose(f);
-    const char *cut = tpath("cut.safetensors");
+    const char *cut = cx_test_path("cut.safetensors");
     for (long n = 0; n < size; n += size / 37 + 1) {
         FILE *g = fopen(cut, "wb");
         fwrite(buf, 1, (size_t)n, g);
@@ -302,7 +291,7 @@ static void test_bad_checkpoints(void **state) {
                             "\"best_val_loss\": null, \"best_epoch\": 0, \"bad_epochs\": 0, "
                             "\"scale\": 0, \"mean\": 0, \"std\": 0}"};
     const char *wname[] = {"0.weight"};
-    const char *mismatch = tpath("mismatch.safetensors");
+    const char *mismatch = cx_test_path("mismatch.safetensors");
     assert_int_equal(cx_safetensors_save(mismatch, 1, wname, &w, 3, keys, values), CX_OK);
     assert_null(cx_checkpoint_load(mismatch, NULL, NULL));
     print_message("mismatch: %s\n", cx_last_error());
@@ -312,9 +301,7 @@ static void test_bad_checkpoints(void **state) {
 }
 
 CX_TEST_GROUP(train) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/cx_tr_XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (!mkdtemp(dir)) fprintf(stderr, "train: cannot create %s\n", dir);
+    cx_test_scratch_new("train");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns_blobs),
         cmocka_unit_test(test_resume_is_exact),
@@ -324,9 +311,5 @@ CX_TEST_GROUP(train) {
         cmocka_unit_test(test_bad_checkpoints),
     };
     CX_RUN_GROUP("train", tests);
-    DIR *d = opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d));)
-        if (e->d_name[0] != '.') unlink(tpath(e->d_name));
-    if (d) closedir(d);
-    rmdir(dir);
+    cx_test_scratch_remove();
 }
