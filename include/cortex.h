@@ -249,6 +249,72 @@ cx_tensor *cx_matmul(cx_tensor *a, cx_tensor *b);
  * NULL; the result is [.., out]. One fused op (the Dense layer's). */
 cx_tensor *cx_linear(cx_tensor *x, cx_tensor *weight, cx_tensor *bias);
 
+/* ---- images (NCHW) ---- */
+
+/* 2-D convolution settings; zero means the default (stride 1, no padding, dilation 1, one
+ * group). Pairs are (height, width). */
+typedef struct {
+    int64_t stride[2];
+    int64_t padding[2];  /* zeros added on each side */
+    int64_t dilation[2];
+    int64_t groups;      /* in and out channels both divisible by it */
+    bool same;           /* padding 'same' (stride 1 only): output size = input size; an odd
+                          * total pads one more at the bottom/right, as PyTorch */
+} cx_conv2d_params;
+
+/* x [N, C, H, W], weight [O, C/groups, kh, kw], bias [O] or NULL -> [N, O, Ho, Wo] with
+ * Ho = (H + 2 ph - dh (kh - 1) - 1) / sh + 1, as torch.nn.functional.conv2d. params NULL = all
+ * defaults. A size that does not fit (Ho < 1) is CX_ERR_SHAPE with the arithmetic. */
+cx_tensor *cx_conv2d(cx_tensor *x, cx_tensor *weight, cx_tensor *bias,
+                     const cx_conv2d_params *params);
+
+typedef struct {
+    int64_t stride[2];
+    int64_t padding[2];
+    int64_t output_padding[2]; /* added to one side of the output, < stride or < dilation */
+    int64_t dilation[2];
+    int64_t groups;
+} cx_conv_transpose2d_params;
+
+/* x [N, C, H, W], weight [C, O/groups, kh, kw] (torch's layout), bias [O] or NULL ->
+ * [N, O, Ho, Wo], Ho = (H - 1) sh - 2 ph + dh (kh - 1) + oph + 1, as
+ * torch.nn.functional.conv_transpose2d. */
+cx_tensor *cx_conv_transpose2d(cx_tensor *x, cx_tensor *weight, cx_tensor *bias,
+                               const cx_conv_transpose2d_params *params);
+
+/* Pooling windows; zero means the default (stride = kernel, no padding, dilation 1). */
+typedef struct {
+    int64_t kernel[2];
+    int64_t stride[2];
+    int64_t padding[2];  /* max: -inf padding; avg: zeros (see exclude_pad) */
+    int64_t dilation[2]; /* max pooling only */
+    bool ceil_mode;      /* output size rounded up, as torch's ceil_mode */
+    bool exclude_pad;    /* avg: divide by the in-image count (torch count_include_pad=False) */
+} cx_pool2d_params;
+
+/* x [N, C, H, W] -> [N, C, Ho, Wo]; max's gradient goes to the first maximal element of each
+ * window. */
+cx_tensor *cx_max_pool2d(cx_tensor *x, const cx_pool2d_params *params);
+cx_tensor *cx_avg_pool2d(cx_tensor *x, const cx_pool2d_params *params);
+/* x [N, C, H, W] -> [N, C, out_h, out_w] averaging torch's adaptive windows; 1x1 is global
+ * average pooling. */
+cx_tensor *cx_adaptive_avg_pool2d(cx_tensor *x, int64_t out_h, int64_t out_w);
+
+typedef enum { CX_UPSAMPLE_NEAREST = 0, CX_UPSAMPLE_BILINEAR } cx_upsample_mode;
+/* x [N, C, H, W] -> [N, C, out_h, out_w], as torch.nn.functional.interpolate (nearest, or
+ * bilinear with align_corners). */
+cx_tensor *cx_upsample2d(cx_tensor *x, int64_t out_h, int64_t out_w, cx_upsample_mode mode,
+                         bool align_corners);
+
+/* Batch normalisation over dim 1 of x [N, C], [N, C, L] or [N, C, H, W], as
+ * torch.nn.functional.batch_norm. training: normalise with the batch's mean and (biased)
+ * variance and update running_mean/running_var in place (momentum, unbiased variance), if
+ * given; otherwise normalise with running_mean/running_var. weight (gamma) and bias (beta)
+ * [C] may be NULL. Gradients flow to x, weight and bias. */
+cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *weight, cx_tensor *bias,
+                         cx_tensor *running_mean, cx_tensor *running_var, bool training,
+                         float momentum, float eps);
+
 /* Shape and views. Views share data with their input; dims may be negative (from the end). */
 /* One entry of shape may be -1 (inferred). A view when x's strides allow, a copy otherwise. */
 cx_tensor *cx_reshape(cx_tensor *x, int ndim, const int64_t *shape);

@@ -153,6 +153,21 @@ float *cx_model_params_flat(cx_model *m);
 float *cx_model_grads_flat(cx_model *m);
 void cx_model_zero_grad(cx_model *m);
 
+/* Buffers: state saved with the model but not trained (batch normalisation's running_mean and
+ * running_var), named as torch's state_dict names them ("1.running_mean"). Owned by m. */
+int cx_model_num_buffers(const cx_model *m);
+cx_tensor *cx_model_buffer(cx_model *m, int i);
+const char *cx_model_buffer_name(const cx_model *m, int i);
+
+/* Freezing for transfer learning: parameters of frozen layers keep requires_grad false and are
+ * left out of cx_model_trainable_params. A config says `trainable = false` in a layer's
+ * section; cx_model_freeze(m, upto) freezes layers 0..upto (upto < 0 counts from the end). */
+cx_status cx_model_freeze(cx_model *m, int upto);
+bool cx_model_param_trainable(const cx_model *m, int i);
+/* Fills out (room for cx_model_num_param_tensors entries) with the trainable parameters, in
+ * order; returns how many. */
+int cx_model_trainable_params(cx_model *m, cx_tensor **out);
+
 /* Writes a Keras-style table (layer index and type, output shape with the batch as None,
  * parameters) and the totals with thousands separators ("Total params: 669,706"). */
 cx_status cx_model_summary(const cx_model *m, FILE *out);
