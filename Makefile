@@ -120,9 +120,9 @@ test: all $(TEST_BIN)
 	    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	    CX_NUM_THREADS=$${CX_NUM_THREADS:-2} CX_CLI=$(CLI) ./$(TEST_BIN)
 
-$(BUILD)/bench/%: bench/%.c $(LIB_A)
+$(BUILD)/bench/%: bench/%.c bench/bench.h $(LIB_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIB_A) $(LDFLAGS) $(LDLIBS)
 
 bench: $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 	scripts/bench

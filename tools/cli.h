@@ -56,6 +56,14 @@ double cli_now_s(void); /* monotonic seconds */
 /* Applies --threads when given (> 0). */
 int cli_set_threads(int threads);
 
+/* IMAGE as one input [1, sample shape...] for m: converted to the model's channels and size
+ * (C x H x W from its input shape, or a square grey picture for a flat input such as 784),
+ * and normalised as the training data was. MNIST digits are light on dark; a picture that is
+ * mostly light (a dark digit drawn on white) is inverted first (*inverted says so). Prints
+ * the error and returns NULL on failure. The tensor lives in the current arena. */
+cx_tensor *cli_image_input(cx_model *m, const char *path, const cx_loader_params *norm,
+                           bool *inverted);
+
 /* Class names for known datasets ("fashion-mnist": "T-shirt/top", ...); NULL if none. */
 const char *cli_class_name(const char *dataset, int cls);
 
@@ -66,5 +74,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
+int cmd_filter(int argc, char **argv);
+int cmd_featuremaps(int argc, char **argv);
 
 #endif

@@ -9,12 +9,12 @@
 #include <string.h>
 
 typedef struct {
-    const char *data, *optimizer, *out, *resume, *plot, *schedule, *progress;
-    int epochs, threads, patience, step_size;
+    const char *data, *optimizer, *out, *resume, *plot, *schedule, *progress, *init_from;
+    int epochs, threads, patience, step_size, freeze;
     int64_t batch, limit;
     uint64_t seed;
     float lr, momentum, weight_decay, val_split, clip_norm, gamma, eta_min;
-    bool json, restore_best;
+    bool json, restore_best, strict_init;
 } train_args;
 
 /* The optimizer for a fresh run: the kind's defaults with what the command line changed. */
@@ -25,11 +25,27 @@ static cx_optim *make_optim(const cli_command *cmd, const train_args *a, cx_mode
     if (cli_seen(cmd, "--lr")) p.lr = a->lr;
     if (cli_seen(cmd, "--momentum")) p.momentum = a->momentum;
     if (cli_seen(cmd, "--weight-decay")) p.weight_decay = a->weight_decay;
-    int n = cx_model_num_param_tensors(m);
-    cx_tensor *params[n ? n : 1];
-    for (int i = 0; i < n; i++)
-        params[i] = cx_model_param(m, i);
+    cx_tensor *params[cx_model_num_param_tensors(m) + 1];
+    int n = cx_model_trainable_params(m, params); /* frozen layers stay as they are */
     return cx_optim_new(kind, &p, params, n);
+}
+
+/* --init-from and --freeze: start from another model's weights where names and shapes agree
+ * (the rest listed), then freeze the first layers. */
+static int transfer(const train_args *a, cx_model *m) {
+    if (a->init_from) {
+        cx_safetensors *f = cx_safetensors_open(a->init_from);
+        static char report[8192];
+        int loaded = 0;
+        cx_status st = f ? cx_model_init_from(m, f, a->strict_init, &loaded, report, sizeof report)
+                         : cx_last_status();
+        cx_safetensors_close(f);
+        if (st != CX_OK) return cli_fail(NULL);
+        if (!a->json) printf("initialised %d tensors from %s\n%s", loaded, a->init_from, report);
+    }
+    if (a->freeze != INT32_MIN && cx_model_freeze(m, a->freeze) != CX_OK)
+        return cli_usage_error("train --freeze: %s", cx_last_error());
+    return CLI_OK;
 }
 
 static int parse_schedule(const train_args *a, int epochs, cx_schedule *s) {
@@ -93,6 +109,8 @@ static int run(const cli_command *cmd, train_args *a, const char *config) {
         cx_rng *rng = cx_rng_new(a->seed);
         m = rng ? cx_model_load_config(config, rng) : NULL;
         cx_rng_free(rng);
+        if (m && (rc = transfer(a, m)) != CLI_OK) goto done;
+        rc = CLI_FAIL;
         o = m ? make_optim(cmd, a, m) : NULL;
         state.seed = a->seed;
     }
@@ -190,6 +208,10 @@ int cmd_train(int argc, char **argv) {
         {"--threads", OPT_INT, &a.threads, "T", "CPU threads (default: CX_NUM_THREADS or all)"},
         {"--out", OPT_STRING, &a.out, "FILE", "checkpoint written after every epoch"},
         {"--resume", OPT_STRING, &a.resume, "FILE", "continue the run saved in FILE"},
+        {"--init-from", OPT_STRING, &a.init_from, "FILE",
+         "start from FILE's weights where names and shapes agree (transfer learning)"},
+        {"--strict-init", OPT_FLAG, &a.strict_init, NULL, "with --init-from: every tensor must match"},
+        {"--freeze", OPT_INT, &a.freeze, "UPTO", "freeze layers 0..UPTO (negative: from the end)"},
         {"--plot", OPT_STRING, &a.plot, "FILE.png", "loss curves, written at the end"},
         {"--progress", OPT_STRING, &a.progress, "MODE", "auto|bar|lines|none (default auto)"},
         {"--json", OPT_FLAG, &a.json, NULL, "one JSON object per epoch and a final one"},
@@ -206,6 +228,8 @@ int cmd_train(int argc, char **argv) {
     int rc = cli_parse(&cmd, argc, argv, pos);
     if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
     if (!pos[0] && !a.resume) return cli_usage_error("train: needs a CONFIG file or --resume FILE");
+    if (a.resume && (a.init_from || a.freeze != INT32_MIN))
+        return cli_usage_error("train: --init-from and --freeze start a new run; not with --resume");
     if (pos[0] && a.resume)
         return cli_usage_error("train: give a CONFIG or --resume FILE, not both (the checkpoint "
                                "holds its model)");

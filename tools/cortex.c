@@ -28,6 +28,8 @@ static const command commands[] = {
     {"eval", cmd_eval, "loss and accuracy of a saved model on a dataset"},
     {"predict", cmd_predict, "the top classes of an image for a saved classifier"},
     {"summary", cmd_summary, "layers, output shapes and parameter counts of a model"},
+    {"filter", cmd_filter, "apply a classic 3x3 image kernel (edge, blur, sobel, ...)"},
+    {"featuremaps", cmd_featuremaps, "a grid of one layer's feature maps for an image"},
     {"help", cmd_help, "show this help, or the help of one command (cortex help train)"},
     {"version", cmd_version, "print the version and the compute libraries in use"},
 };

@@ -109,6 +109,11 @@ cx_tensor *cx_image_load(const char *path, int channels, int64_t height, int64_t
 /* Writes f32 [C, H, W] (C = 1 or 3; [H, W] is grey; any strides; values clamped to 0..1, NaN
  * as 0) as an 8-bit PNG, atomically (a temporary file renamed over path). */
 cx_status cx_image_save_png(const char *path, cx_tensor *image);
+/* Tiles N pictures, images [N, H, W] or [N, C, H, W] (C 1 or 3, f32, any strides), into one
+ * [C, rows (H + pad) + pad, columns (W + pad) + pad] picture with grey padding; columns 0 means
+ * a square-ish grid. normalize_each stretches every picture to 0..1 on its own (feature
+ * maps); otherwise values are kept. A new tensor (arena or heap). */
+cx_tensor *cx_image_grid(cx_tensor *images, int columns, int pad, bool normalize_each);
 
 #ifdef __cplusplus
 }

@@ -168,6 +168,13 @@ bool cx_model_param_trainable(const cx_model *m, int i);
  * order; returns how many. */
 int cx_model_trainable_params(cx_model *m, cx_tensor **out);
 
+/* Transfer learning: copies into m every parameter and buffer of f whose name and shape agree;
+ * the others keep their initial values and get one line each in report (NUL-terminated, cut
+ * when full; may be NULL). *loaded (may be NULL) receives the count copied. strict: any
+ * mismatch is CX_ERR_FORMAT listing them. */
+cx_status cx_model_init_from(cx_model *m, const cx_safetensors *f, bool strict, int *loaded,
+                             char *report, size_t report_size);
+
 /* Writes a Keras-style table (layer index and type, output shape with the batch as None,
  * parameters) and the totals with thousands separators ("Total params: 669,706"). */
 cx_status cx_model_summary(const cx_model *m, FILE *out);

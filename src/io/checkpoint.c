@@ -2,7 +2,8 @@
  * checkpoint.c - a whole training run in one safetensors file, so `cortex eval FILE` and
  * `--resume FILE` need nothing else.
  *
- * Tensors:  every model parameter under its state_dict name ("1.weight"), each optimizer
+ * Tensors:  every model parameter and buffer under its state_dict name ("1.weight",
+ *           "2.running_mean"), each optimizer
  *           buffer as "optim.<parameter name>.<buffer>" ("optim.1.weight.exp_avg"), and the
  *           model's dropout generator as the u8 tensor "rng.state".
  * Metadata: "format"    "cortex-checkpoint-1"
@@ -140,14 +141,20 @@ static cx_status parse_train(const char *path, const char *text, cx_train_state 
     return CX_OK;
 }
 
-/* "optim.<parameter name>.<buffer>" for optimizer state i ("<param index>.<buffer>"). */
+/* "optim.<parameter name>.<buffer>" for optimizer state i ("<index>.<buffer>", the index
+ * counting the model's trainable parameters, which the optimizer was made over). */
 static bool optim_tensor_name(cx_model *m, const cx_optim *o, int i, char *buf, size_t size) {
     const char *state = cx_optim_state_name(o, i);
     char *dot = NULL;
     long idx = strtol(state, &dot, 10);
-    if (!dot || *dot != '.' || idx < 0 || idx >= cx_model_num_param_tensors(m)) return false;
-    int n = snprintf(buf, size, "optim.%s%s", cx_model_param_name(m, (int)idx), dot);
-    return n > 0 && (size_t)n < size;
+    int n_params = cx_model_num_param_tensors(m);
+    if (!dot || *dot != '.' || idx < 0 || idx >= n_params) return false;
+    for (int p = 0, k = 0; p < n_params; p++) {
+        if (!cx_model_param_trainable(m, p) || k++ != idx) continue;
+        int n = snprintf(buf, size, "optim.%s%s", cx_model_param_name(m, p), dot);
+        return n > 0 && (size_t)n < size;
+    }
+    return false;
 }
 
 /* ---- save ---- */
@@ -156,7 +163,8 @@ cx_status cx_checkpoint_save(const char *path, cx_model *m, const cx_optim *o,
                              const cx_train_state *state) {
     if (!path || !m || !state) return cx__error(CX_ERR_ARG, "checkpoint save: NULL argument");
     int n_params = cx_model_num_param_tensors(m), n_state = o ? cx_optim_state_count(o) : 0;
-    int n = n_params + n_state + 1;
+    int n_buffers = cx_model_num_buffers(m);
+    int n = n_params + n_buffers + n_state + 1;
     const char **names = cx__calloc((size_t)n * sizeof *names);
     cx_tensor **tensors = cx__calloc((size_t)n * sizeof *tensors);
     char *name_block = cx__calloc((size_t)(n_state ? n_state : 1) * 256);
@@ -172,6 +180,10 @@ cx_status cx_checkpoint_save(const char *path, cx_model *m, const cx_optim *o,
         names[i] = cx_model_param_name(m, i);
         tensors[i] = cx_model_param(m, i);
     }
+    for (int i = 0; i < n_buffers; i++) {
+        names[n_params + i] = cx_model_buffer_name(m, i);
+        tensors[n_params + i] = cx_model_buffer(m, i);
+    }
     for (int i = 0; i < n_state; i++) {
         char *nm = name_block + (size_t)i * 256;
         if (!optim_tensor_name(m, o, i, nm, 256)) {
@@ -179,8 +191,8 @@ cx_status cx_checkpoint_save(const char *path, cx_model *m, const cx_optim *o,
                                        "to a model parameter", cx_optim_state_name(o, i));
             goto done;
         }
-        names[n_params + i] = nm;
-        tensors[n_params + i] = cx_optim_state_tensor(o, i);
+        names[n_params + n_buffers + i] = nm;
+        tensors[n_params + n_buffers + i] = cx_optim_state_tensor(o, i);
     }
     cx_rng_get_state(cx_model_rng(m), cx_tensor_data(rng));
     names[n - 1] = RNG_TENSOR;
@@ -232,10 +244,9 @@ static cx_optim *load_optim(const char *path, cx_safetensors *f, cx_model *m) {
     cx_optim_params p;
     int64_t steps = 0;
     if (parse_optim(path, text, &kind, &p, &steps) != CX_OK) return NULL;
-    int n = cx_model_num_param_tensors(m);
-    cx_tensor **params = cx__alloc((size_t)(n ? n : 1) * sizeof *params);
+    cx_tensor **params = cx__alloc((size_t)(cx_model_num_param_tensors(m) + 1) * sizeof *params);
     if (!params) return NULL;
-    for (int i = 0; i < n; i++) params[i] = cx_model_param(m, i);
+    int n = cx_model_trainable_params(m, params);
     cx_optim *o = cx_optim_new(kind, &p, params, n);
     cx__free(params);
     if (!o) return NULL;
