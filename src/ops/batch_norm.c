@@ -3,15 +3,18 @@
  *
  * x [N, C], [N, C, L] or [N, C, H, W] is seen as [N, C, S]; channel c's statistics run over
  * its N * S = M values. y = (x - mean) * invstd * gamma + beta, computed as x * a + b with
- * per-channel a = gamma * invstd, b = beta - mean * a (torch's form).
+ * per-channel a = gamma * invstd; x - mean is taken in double, as x * a + (beta - mean * a)
+ * (torch's form) loses the digits that x and mean share when |mean| is large against the
+ * spread.
  *   training: mean and biased variance of the batch, invstd = 1 / sqrt(var + eps); the running
  *             statistics, when given, become (1 - momentum) * running + momentum * batch, the
  *             variance unbiased (times M / (M - 1)). This update is plain data, outside the
  *             graph, once per call.
  *   eval:     mean and variance are running_mean and running_var.
  * Sums run in double, one channel per work item and in a fixed order within it, so results do
- * not depend on the thread count. The node keeps the mean and invstd used ([2, C] in saved),
- * so later changes to the running statistics do not reach the backward pass.
+ * not depend on the thread count. The node keeps the mean and invstd used (saved: [3, C],
+ * the mean as two floats whose sum carries its double value, then invstd), so later changes to
+ * the running statistics do not reach the backward pass.
  */
 #include "cortex_impl.h"
 
@@ -49,31 +52,31 @@ static double span_sq_dev(const float *x, int64_t n, double mean) {
 
 /* Σ g and Σ (x - mean) g over a span. */
 CX_VECTORIZE
-static void span_grad_sums(const float *x, const float *g, int64_t n, float mean, double *sg,
+static void span_grad_sums(const float *x, const float *g, int64_t n, double mean, double *sg,
                            double *sxg) {
     double a = 0.0, b = 0.0;
 #pragma omp simd reduction(+ : a, b)
     for (int64_t i = 0; i < n; i++) {
         a += g[i];
-        b += (double)(x[i] - mean) * g[i];
+        b += ((double)x[i] - mean) * g[i];
     }
     *sg += a;
     *sxg += b;
 }
 
 CX_VECTORIZE
-static void span_affine(const float *x, int64_t n, float a, float b, float *y) {
+static void span_normalise(const float *x, int64_t n, double mean, float a, float beta, float *y) {
     for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] * a + b;
+        y[i] = (float)((double)x[i] - mean) * a + beta;
 }
 
 /* gx += (g - c1 - (x - mean) c2) a: the full gradient with c1 = mean(g), c2 = Σ(x-mean)g
  * invstd² / M (training), or c1 = c2 = 0 (eval). */
 CX_VECTORIZE
-static void span_grad(const float *x, const float *g, int64_t n, float mean, float a, float c1,
+static void span_grad(const float *x, const float *g, int64_t n, double mean, float a, float c1,
                       float c2, float *gx) {
     for (int64_t i = 0; i < n; i++)
-        gx[i] += (g[i] - c1 - (x[i] - mean) * c2) * a;
+        gx[i] += (g[i] - c1 - (float)((double)x[i] - mean) * c2) * a;
 }
 
 static bool is_channel_vector(const cx_tensor *t, int64_t c) {
@@ -128,16 +131,25 @@ static float *at(const cx_tensor *t, int64_t i) {
     return cx__f32(t) + i * t->stride[0];
 }
 
-/* stats [2, C]: the mean and invstd each channel is normalised with; in training also the
- * running statistics' update. */
+static void stats_put(float *stats, int64_t c, int64_t n_c, double mean, double invstd) {
+    stats[c] = (float)mean;
+    stats[n_c + c] = (float)(mean - (double)stats[c]);
+    stats[2 * n_c + c] = (float)invstd;
+}
+
+static double stats_mean(const float *stats, int64_t c, int64_t n_c) {
+    return (double)stats[c] + (double)stats[n_c + c];
+}
+
+/* stats [3, C]: the mean (high and low parts) and invstd each channel is normalised with; in
+ * training also the running statistics' update. */
 static void bn_stats(const float *x, ncs d, const cx_tensor *rmean, const cx_tensor *rvar,
                      bool training, float momentum, float eps, float *stats) {
     int64_t m = d.n * d.s;
 #pragma omp parallel for if (d.c > 1 && d.n * d.c * d.s > CX_PARALLEL_MIN)
     for (int64_t c = 0; c < d.c; c++) {
         if (!training) {
-            stats[c] = *at(rmean, c);
-            stats[d.c + c] = (float)(1.0 / sqrt((double)*at(rvar, c) + eps));
+            stats_put(stats, c, d.c, *at(rmean, c), 1.0 / sqrt((double)*at(rvar, c) + eps));
             continue;
         }
         double sum = 0.0, sq = 0.0;
@@ -147,8 +159,7 @@ static void bn_stats(const float *x, ncs d, const cx_tensor *rmean, const cx_ten
         for (int64_t n = 0; n < d.n; n++)
             sq += span_sq_dev(x + (n * d.c + c) * d.s, d.s, mean);
         double var = sq / (double)m;
-        stats[c] = (float)mean;
-        stats[d.c + c] = (float)(1.0 / sqrt(var + eps));
+        stats_put(stats, c, d.c, mean, 1.0 / sqrt(var + eps));
         if (rmean) {
             float *rm = at(rmean, c), *rv = at(rvar, c);
             *rm = (float)((1.0 - momentum) * *rm + momentum * mean);
@@ -166,7 +177,7 @@ cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *weight, cx_tensor *bias, cx_te
     cx_tensor *xc = cx_contiguous(x);
     if (!xc) return NULL;
     cx_tensor *y = cx__tensor_empty(CX_DTYPE_F32, x->ndim, x->shape);
-    cx_tensor *stats = y ? cx__tensor_empty(CX_DTYPE_F32, 2, (const int64_t[]){2, d.c}) : NULL;
+    cx_tensor *stats = y ? cx__tensor_empty(CX_DTYPE_F32, 2, (const int64_t[]){3, d.c}) : NULL;
     if (!stats) {
         cx_tensor_free(y);
         cx_tensor_free(xc);
@@ -179,9 +190,9 @@ cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *weight, cx_tensor *bias, cx_te
 #pragma omp parallel for if (d.n * d.c > 1 && d.n * d.c * d.s > CX_PARALLEL_MIN)
     for (int64_t p = 0; p < d.n * d.c; p++) {
         int64_t c = p % d.c;
-        float a = st[d.c + c] * (weight ? *at(weight, c) : 1.0f);
-        float b = (bias ? *at(bias, c) : 0.0f) - st[c] * a;
-        span_affine(xd + p * d.s, d.s, a, b, yd + p * d.s);
+        float a = st[2 * d.c + c] * (weight ? *at(weight, c) : 1.0f);
+        span_normalise(xd + p * d.s, d.s, stats_mean(st, c, d.c), a, bias ? *at(bias, c) : 0.0f,
+                       yd + p * d.s);
     }
     cx_tensor *in[3] = {xc};
     int n_in = 1;
@@ -220,7 +231,8 @@ static cx_status batch_norm_backward(cx_node *node, cx_tensor *out, const float 
     double m = (double)(d.n * d.s);
 #pragma omp parallel for if (d.c > 1 && d.n * d.c * d.s > CX_PARALLEL_MIN)
     for (int64_t c = 0; c < d.c; c++) {
-        float mean = st[c], invstd = st[d.c + c];
+        double mean = stats_mean(st, c, d.c);
+        float invstd = st[2 * d.c + c];
         double sg = 0.0, sxg = 0.0;
         for (int64_t n = 0; n < d.n; n++) {
             int64_t k = (n * d.c + c) * d.s;

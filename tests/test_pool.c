@@ -1,0 +1,384 @@
+/*
+ * test_pool.c - what the op rows cannot show for pooling, upsampling and batch norm: error
+ * messages, ceil_mode output sizes against torch, ties and NaN in max pooling, windows lying
+ * wholly in the padding, large inputs (the threaded path) against a plain reference, and the
+ * batch-norm running statistics against torch (tests/golden/batch_norm.safetensors, written by
+ * scripts/golden/batch_norm.py), with train and eval behaviour and no heap use in an arena.
+ */
+#include "test.h"
+
+#include <math.h>
+#include <string.h>
+
+#define BN_GOLDEN "tests/golden/batch_norm.safetensors"
+
+static cx_pool2d_params pool(int64_t k, int64_t s, int64_t p) {
+    return (cx_pool2d_params){.kernel = {k, k}, .stride = {s, s}, .padding = {p, p}};
+}
+
+static void test_errors(void **state) {
+    (void)state;
+    cx_tensor *x3 = cx_zeros(CX_SHAPE(2, 4, 3));
+    cx_tensor *x = cx_zeros(CX_SHAPE(1, 2, 4, 4));
+    cx_tensor *xi = cx_tensor_new(CX_DTYPE_I32, CX_SHAPE(1, 2, 4, 4));
+    cx_tensor *one = cx_zeros(CX_SHAPE(1, 3));
+    cx_tensor *x5 = cx_zeros(CX_SHAPE(1, 2, 1, 1, 1));
+    cx_tensor *c4 = cx_ones(CX_SHAPE(4)), *c5 = cx_ones(CX_SHAPE(5));
+    cx_pool2d_params k3 = pool(3, 1, 0), pad2 = pool(3, 1, 2), big = pool(7, 1, 1);
+    cx_pool2d_params neg = pool(2, -1, 0), dil = {.kernel = {2, 2}, .dilation = {2, 2}};
+    cx_pool2d_params wide = {.kernel = {3, 3}, .dilation = {2, 2}, .padding = {0, 0}};
+
+    cx_test_assert_error(cx_max_pool2d(x3, &k3), CX_ERR_SHAPE,
+                         "max_pool2d: x must be [N, C, H, W]");
+    cx_test_assert_error(cx_avg_pool2d(xi, &k3), CX_ERR_DTYPE, "avg_pool2d");
+    cx_test_assert_error(cx_max_pool2d(x, NULL), CX_ERR_ARG, "kernel size must be given");
+    cx_test_assert_error(cx_max_pool2d(x, &(cx_pool2d_params){0}), CX_ERR_ARG, "kernel 0x0");
+    cx_test_assert_error(cx_avg_pool2d(x, &neg), CX_ERR_ARG, "stride -1x-1");
+    cx_test_assert_error(cx_max_pool2d(x, &pad2), CX_ERR_ARG,
+                         "padding 2x2 is more than half the kernel 3x3 (x [1,2,4,4])");
+    cx_test_assert_error(cx_max_pool2d(x, &big), CX_ERR_SHAPE,
+                         "kernel 7x7 (dilation 1x1) spans 7x7, more than the padded input 6x6");
+    cx_test_assert_error(cx_max_pool2d(x, &wide), CX_ERR_SHAPE,
+                         "spans 5x5, more than the padded input 4x4");
+    cx_test_assert_error(cx_avg_pool2d(x, &dil), CX_ERR_ARG, "dilation 2x2 given");
+    cx_test_assert_error(cx_adaptive_avg_pool2d(x, 0, 1), CX_ERR_SHAPE,
+                         "output 0x1 from x [1,2,4,4]");
+    cx_test_assert_error(cx_adaptive_avg_pool2d(x3, 1, 1), CX_ERR_SHAPE, "got [2,4,3]");
+    cx_test_assert_error(cx_upsample2d(x, 8, 8, CX_UPSAMPLE_NEAREST, true), CX_ERR_ARG,
+                         "align_corners applies to bilinear only");
+    cx_test_assert_error(cx_upsample2d(x, 8, 0, CX_UPSAMPLE_BILINEAR, false), CX_ERR_SHAPE,
+                         "output 8x0 for x [1,2,4,4]");
+    cx_test_assert_error(cx_upsample2d(x, 8, 8, (cx_upsample_mode)5, false), CX_ERR_ARG,
+                         "unknown mode 5");
+    cx_test_assert_error(cx_batch_norm(x3, c5, NULL, NULL, NULL, true, 0.1f, 1e-5f), CX_ERR_SHAPE,
+                         "weight [5] does not match the 4 channels of x [2,4,3]");
+    cx_test_assert_error(cx_batch_norm(x3, NULL, NULL, c4, c5, true, 0.1f, 1e-5f), CX_ERR_SHAPE,
+                         "running_var [5] does not match");
+    cx_test_assert_error(cx_batch_norm(one, NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f),
+                         CX_ERR_SHAPE, "more than 1 value per channel; x [1,3] has 1");
+    cx_test_assert_error(cx_batch_norm(x3, NULL, NULL, NULL, NULL, false, 0.1f, 1e-5f), CX_ERR_ARG,
+                         "must be given in eval mode");
+    cx_test_assert_error(cx_batch_norm(x3, NULL, NULL, c4, NULL, true, 0.1f, 1e-5f), CX_ERR_ARG,
+                         "must be given together");
+    cx_test_assert_error(cx_batch_norm(x3, NULL, NULL, NULL, NULL, true, 0.1f, -1.0f), CX_ERR_ARG,
+                         "eps -1");
+    cx_test_assert_error(cx_batch_norm(x5, NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f), CX_ERR_SHAPE,
+                         "got [1,2,1,1,1]");
+    /* A NULL input keeps the error that produced it. */
+    cx__error(CX_ERR_OOM, "earlier failure");
+    cx_test_assert_error(cx_max_pool2d(NULL, &k3), CX_ERR_OOM, "earlier failure");
+
+    cx_tensor *ts[] = {x3, x, xi, one, x5, c4, c5};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        cx_tensor_free(ts[i]);
+}
+
+/* Output heights from torch 1.13 (F.max_pool2d / F.avg_pool2d on [1, 1, H, 1]) for floor and
+ * ceil mode; avg -1 where the row has dilation. */
+static void test_ceil_mode_sizes(void **state) {
+    (void)state;
+    static const struct {
+        int64_t h, k, s, p, d, max_floor, max_ceil;
+    } rows[] = {
+        {5, 2, 2, 0, 1, 2, 3}, {5, 2, 2, 1, 1, 3, 3}, {6, 3, 2, 1, 1, 3, 4}, {7, 3, 2, 1, 1, 4, 4},
+        {7, 3, 2, 1, 2, 3, 3}, {4, 3, 3, 1, 1, 2, 2}, {1, 1, 1, 0, 1, 1, 1}, {10, 4, 3, 2, 1, 4, 4},
+        {9, 3, 3, 0, 1, 3, 3}, {8, 3, 3, 1, 1, 3, 3}, {2, 2, 1, 1, 3, 1, 1}, {11, 5, 4, 2, 2, 2, 3},
+        {3, 2, 2, 1, 1, 2, 2}, /* ceil gives 3, but the last window would start in the padding */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        cx_tensor *x = cx_zeros(CX_SHAPE(1, 1, rows[i].h, 1));
+        for (int ceil_mode = 0; ceil_mode < 2; ceil_mode++) {
+            cx_pool2d_params p = {.kernel = {rows[i].k, 1},
+                                  .stride = {rows[i].s, 1},
+                                  .padding = {rows[i].p, 0},
+                                  .dilation = {rows[i].d, 1},
+                                  .ceil_mode = ceil_mode};
+            int64_t want = ceil_mode ? rows[i].max_ceil : rows[i].max_floor;
+            cx_tensor *m = cx_max_pool2d(x, &p), *a = rows[i].d == 1 ? cx_avg_pool2d(x, &p) : NULL;
+            assert_non_null(m);
+            if (cx_tensor_shape(m)[2] != want || (a && cx_tensor_shape(a)[2] != want))
+                print_error("row %zu ceil %d: max %lld, avg %lld, torch %lld\n", i, ceil_mode,
+                            (long long)cx_tensor_shape(m)[2],
+                            a ? (long long)cx_tensor_shape(a)[2] : -1LL, (long long)want);
+            assert_int_equal(cx_tensor_shape(m)[2], want);
+            if (a) assert_int_equal(cx_tensor_shape(a)[2], want);
+            cx_tensor_free(m);
+            cx_tensor_free(a);
+        }
+        cx_tensor_free(x);
+    }
+}
+
+/* out = op(x) (x 1-D data shaped [1, 1, h, w], requiring grad) compared with want, then the
+ * gradient of sum(out) with want_grad. */
+static void check_pool(cx_tensor *(*op)(cx_tensor *, const cx_pool2d_params *),
+                       const cx_pool2d_params *p, int64_t h, int64_t w, const float *x,
+                       int64_t n_out, const float *want, const float *want_grad) {
+    cx_tensor *t = cx_from_data(CX_DTYPE_F32, CX_SHAPE(1, 1, h, w), x);
+    assert_int_equal(cx_tensor_set_requires_grad(t, true), CX_OK);
+    cx_tensor *y = op(t, p);
+    assert_non_null(y);
+    assert_int_equal(cx_tensor_numel(y), n_out);
+    const float *yd = cx_tensor_f32(y);
+    for (int64_t i = 0; i < n_out; i++) {
+        bool same = isnan(want[i]) ? isnan(yd[i]) : yd[i] == want[i];
+        if (!same) print_error("out[%lld]: got %g, want %g\n", (long long)i, yd[i], want[i]);
+        assert_true(same);
+    }
+    cx_tensor *s = cx_sum(y, 0, NULL, false);
+    assert_int_equal(cx_backward(s), CX_OK);
+    cx_tensor *g = cx_tensor_grad(t);
+    assert_non_null(g);
+    cx_test_assert_close("grad", cx_tensor_f32(g), want_grad, h * w, 0.0f);
+    cx_tensor_free(s);
+    cx_tensor_free(y);
+    cx_tensor_free(t);
+}
+
+/* Values and gradients torch 1.13 gives for the same calls. */
+static void test_pool_values(void **state) {
+    (void)state;
+    /* ties: the first maximal element takes the gradient */
+    cx_pool2d_params k2 = pool(2, 0, 0);
+    check_pool(cx_max_pool2d, &k2, 2, 2, (const float[]){1, 1, 1, 1}, 1, (const float[]){1},
+               (const float[]){1, 0, 0, 0});
+    /* NaN wins over numbers, and the last NaN in the window is the one chosen */
+    check_pool(cx_max_pool2d, &k2, 2, 2, (const float[]){1, NAN, NAN, 2}, 1, (const float[]){NAN},
+               (const float[]){0, 0, 1, 0});
+    /* a window whose dilated taps all fall in the padding is -inf and passes no gradient */
+    cx_pool2d_params holes = {
+        .kernel = {2, 2}, .stride = {1, 1}, .padding = {1, 1}, .dilation = {3, 3}};
+    check_pool(cx_max_pool2d, &holes, 2, 2, (const float[]){0, 1, 2, 3}, 1,
+               (const float[]){-INFINITY}, (const float[]){0, 0, 0, 0});
+    /* ceil mode: the last window reaches past the padded input; row 3 of 6x6 arange(36) */
+    float x36[36];
+    for (int i = 0; i < 36; i++)
+        x36[i] = (float)i;
+    cx_tensor *t = cx_from_data(CX_DTYPE_F32, CX_SHAPE(1, 1, 6, 6), x36);
+    for (int exclude = 0; exclude < 2; exclude++) {
+        cx_pool2d_params p = {.kernel = {3, 3},
+                              .stride = {2, 2},
+                              .padding = {1, 1},
+                              .ceil_mode = true,
+                              .exclude_pad = exclude};
+        cx_tensor *y = cx_avg_pool2d(t, &p);
+        assert_non_null(y);
+        assert_int_equal(cx_tensor_shape(y)[2], 4);
+        const float want[2][4] = {{61.0f / 6, 16, 17, 8.75f}, {30.5f, 32, 34, 35}};
+        cx_test_assert_close("avg row 3", cx_tensor_f32(y) + 12, want[exclude], 4, 1e-6f);
+        cx_tensor_free(y);
+    }
+    cx_tensor_free(t);
+}
+
+/* Max and average pooling of a large batch (the threaded path) against a plain loop. */
+static void test_large_pool(void **state) {
+    (void)state;
+    cx_rng *rng = cx_rng_new(5);
+    const int64_t n = 4, c = 8, h = 37, w = 41;
+    cx_tensor *x = cx_rand(rng, CX_SHAPE(n, c, h, w));
+    assert_non_null(x);
+    cx_pool2d_params p = {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .ceil_mode = true};
+    cx_tensor *ym = cx_max_pool2d(x, &p), *ya = cx_avg_pool2d(x, &p);
+    assert_non_null(ym);
+    assert_non_null(ya);
+    int64_t oh = cx_tensor_shape(ym)[2], ow = cx_tensor_shape(ym)[3];
+    assert_int_equal(oh, 19);
+    assert_int_equal(ow, 21);
+    const float *xd = cx_tensor_f32(x), *md = cx_tensor_f32(ym), *ad = cx_tensor_f32(ya);
+    int bad = 0;
+    for (int64_t pl = 0; pl < n * c; pl++)
+        for (int64_t i = 0; i < oh; i++)
+            for (int64_t j = 0; j < ow; j++) {
+                float m = -INFINITY, s = 0;
+                int64_t y1 = i * 2 + 2 < h + 1 ? i * 2 + 2 : h + 1;
+                int64_t x1 = j * 2 + 2 < w + 1 ? j * 2 + 2 : w + 1;
+                for (int64_t a = i * 2 - 1; a < i * 2 + 2; a++)
+                    for (int64_t b = j * 2 - 1; b < j * 2 + 2; b++) {
+                        if (a < 0 || b < 0 || a >= h || b >= w) continue;
+                        float v = xd[(pl * h + a) * w + b];
+                        m = v > m ? v : m;
+                        s += v;
+                    }
+                float cnt = (float)((y1 - (i * 2 - 1)) * (x1 - (j * 2 - 1)));
+                int64_t k = (pl * oh + i) * ow + j;
+                bad += md[k] != m || fabsf(ad[k] - s / cnt) > 1e-6f;
+            }
+    assert_int_equal(bad, 0);
+    cx_tensor_free(ym);
+    cx_tensor_free(ya);
+    cx_tensor_free(x);
+    cx_rng_free(rng);
+}
+
+/* ---- batch norm against torch ---- */
+
+static cx_tensor *bn_load(cx_safetensors *f, const char *c, const char *what) {
+    char key[64];
+    snprintf(key, sizeof key, "%s.%s", c, what);
+    if (!cx_safetensors_has(f, key)) return NULL;
+    cx_tensor *t = cx_safetensors_get(f, key);
+    assert_non_null(t);
+    return t;
+}
+
+static void bn_compare(const char *c, const char *what, cx_tensor *got, cx_tensor *want) {
+    char label[64];
+    snprintf(label, sizeof label, "%s.%s", c, what);
+    assert_int_equal(cx_tensor_numel(got), cx_tensor_numel(want));
+    cx_test_assert_close(label, cx_tensor_f32(got), cx_tensor_f32(want), cx_tensor_numel(want),
+                         1e-5f);
+}
+
+/* Two training calls (the second under no-grad) update the running statistics as torch does,
+ * once per call and not in backward; the eval call then uses them and leaves them alone. */
+static void bn_case(cx_safetensors *f, const char *c) {
+    cx_tensor *w = bn_load(f, c, "w"), *b = bn_load(f, c, "b");
+    cx_tensor *rm = bn_load(f, c, "rm0"), *rv = bn_load(f, c, "rv0"), *hy = bn_load(f, c, "hyper");
+    float momentum = cx_tensor_f32(hy)[0], eps = cx_tensor_f32(hy)[1];
+    for (int step = 1; step <= 3; step++) {
+        char k[8];
+        snprintf(k, sizeof k, "x%d", step);
+        cx_tensor *x = bn_load(f, c, k);
+        assert_int_equal(cx_tensor_set_requires_grad(x, true), CX_OK);
+        if (step == 2) cx_no_grad_begin();
+        cx_tensor *y = cx_batch_norm(x, w, b, rm, rv, step < 3, momentum, eps);
+        if (step == 2) cx_no_grad_end();
+        assert_non_null(y);
+        if (step == 1) { /* backward leaves the statistics as the forward call left them */
+            cx_tensor *s = cx_sum(y, 0, NULL, false);
+            assert_int_equal(cx_backward(s), CX_OK);
+            cx_tensor_free(s);
+        }
+        snprintf(k, sizeof k, "y%d", step);
+        cx_tensor *want = bn_load(f, c, k);
+        bn_compare(c, k, y, want);
+        cx_tensor_free(want);
+        int st = step < 3 ? step : 2; /* eval: the statistics stay those of step 2 */
+        snprintf(k, sizeof k, "rm%d", st);
+        want = bn_load(f, c, k);
+        bn_compare(c, k, rm, want);
+        cx_tensor_free(want);
+        snprintf(k, sizeof k, "rv%d", st);
+        want = bn_load(f, c, k);
+        bn_compare(c, k, rv, want);
+        cx_tensor_free(want);
+        cx_tensor_free(y);
+        cx_tensor_free(x);
+    }
+    assert_false(cx_tensor_requires_grad(rm) || cx_tensor_requires_grad(rv));
+    assert_null(cx_tensor_grad(rm));
+    cx_tensor *ts[] = {w, b, rm, rv, hy};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        cx_tensor_free(ts[i]);
+}
+
+static void test_batch_norm_running(void **state) {
+    (void)state;
+    cx_safetensors *f = cx_safetensors_open(BN_GOLDEN);
+    if (!f) fail_msg("%s; run `make golden`", cx_last_error());
+    bn_case(f, "nchw");
+    bn_case(f, "nc");
+    bn_case(f, "ncl");
+    cx_safetensors_close(f);
+}
+
+/* Training normalises with the batch statistics whatever the running ones hold; eval with
+ * the running ones. A large batch with a big offset checks the double accumulation. */
+static void test_batch_norm_modes(void **state) {
+    (void)state;
+    cx_rng *rng = cx_rng_new(11);
+    const int64_t n = 16, c = 3, hw = 40 * 40;
+    cx_tensor *x = cx_rand(rng, CX_SHAPE(n, c, 40, 40));
+    float *xd = cx_tensor_f32(x);
+    for (int64_t i = 0; i < n * c * hw; i++)
+        xd[i] = 1000.0f + xd[i];
+    cx_tensor *rm = cx_from_data(CX_DTYPE_F32, CX_SHAPE(3), (const float[]){5, 6, 7});
+    cx_tensor *rv = cx_from_data(CX_DTYPE_F32, CX_SHAPE(3), (const float[]){1, 4, 9});
+    cx_tensor *plain = cx_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1f, 0.0f);
+    cx_tensor *with = cx_batch_norm(x, NULL, NULL, rm, rv, true, 0.1f, 0.0f);
+    cx_tensor *eval = cx_batch_norm(x, NULL, NULL, rm, rv, false, 0.1f, 0.0f);
+    assert_non_null(plain);
+    assert_non_null(with);
+    assert_non_null(eval);
+    cx_test_assert_close("train", cx_tensor_f32(with), cx_tensor_f32(plain), n * c * hw, 0.0f);
+    const float *p = cx_tensor_f32(plain), *e = cx_tensor_f32(eval), *rmd = cx_tensor_f32(rm),
+                *rvd = cx_tensor_f32(rv);
+    for (int64_t ch = 0; ch < c; ch++) {
+        double s = 0, sq = 0;
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t k = 0; k < hw; k++) {
+                int64_t j = (i * c + ch) * hw + k;
+                s += p[j];
+                sq += (double)p[j] * p[j];
+                /* eval: the running statistics (as the training call above updated them) */
+                if (k == 0) assert_true(fabsf(e[j] - (xd[j] - rmd[ch]) / sqrtf(rvd[ch])) < 1e-3f);
+            }
+        /* batch-normalised: mean 0 and variance 1 per channel */
+        assert_true(fabs(s / (double)(n * hw)) < 1e-5);
+        assert_true(fabs(sq / (double)(n * hw) - 1.0) < 1e-4);
+    }
+    cx_tensor *ts[] = {x, rm, rv, plain, with, eval};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        cx_tensor_free(ts[i]);
+    cx_rng_free(rng);
+}
+
+/* A training step of every op here inside an arena: after the first step, no heap
+ * allocation (the kernels' temporaries come from the arena). */
+static void test_arena_step(void **state) {
+    (void)state;
+    cx_set_allocator(&cx_test_counting_allocator);
+    cx_rng *rng = cx_rng_new(12);
+    cx_tensor *x = cx_rand(rng, CX_SHAPE(2, 3, 9, 11));
+    cx_tensor *gamma = cx_ones(CX_SHAPE(3)), *beta = cx_zeros(CX_SHAPE(3));
+    cx_tensor *rm = cx_zeros(CX_SHAPE(3)), *rv = cx_ones(CX_SHAPE(3));
+    cx_tensor *ps[] = {x, gamma, beta};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cx_tensor_set_requires_grad(ps[i], true), CX_OK);
+    cx_pool2d_params p = {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .ceil_mode = true};
+    cx_arena *arena = cx_arena_new(0);
+    long after_first = 0;
+    for (int step = 0; step < 3; step++) {
+        assert_int_equal(cx_arena_begin(arena), CX_OK);
+        cx_tensor *h = cx_batch_norm(x, gamma, beta, rm, rv, true, 0.1f, 1e-5f);
+        cx_tensor *terms[] = {
+            cx_max_pool2d(h, &p),
+            cx_avg_pool2d(h, &p),
+            cx_adaptive_avg_pool2d(h, 3, 2),
+            cx_upsample2d(h, 13, 17, CX_UPSAMPLE_BILINEAR, false),
+            cx_upsample2d(h, 18, 22, CX_UPSAMPLE_NEAREST, false),
+        };
+        cx_tensor *loss = NULL;
+        for (size_t i = 0; i < sizeof terms / sizeof terms[0]; i++) {
+            cx_tensor *s = cx_sum(terms[i], 0, NULL, false);
+            loss = loss ? cx_add(loss, s) : s;
+        }
+        assert_non_null(loss);
+        assert_int_equal(cx_backward(loss), CX_OK);
+        assert_int_equal(cx_arena_end(arena), CX_OK);
+        cx_arena_reset(arena);
+        if (step == 0) after_first = cx_test_allocs;
+    }
+    long extra = cx_test_allocs - after_first;
+    cx_arena_free(arena);
+    cx_tensor *ts[] = {x, gamma, beta, rm, rv};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        cx_tensor_free(ts[i]);
+    cx_rng_free(rng);
+    cx_set_allocator(NULL);
+    assert_int_equal(extra, 0);
+}
+
+CX_TEST_GROUP(pool) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_ceil_mode_sizes),
+        cmocka_unit_test(test_pool_values),
+        cmocka_unit_test(test_large_pool),
+        cmocka_unit_test(test_batch_norm_running),
+        cmocka_unit_test(test_batch_norm_modes),
+        cmocka_unit_test(test_arena_step),
+    };
+    CX_RUN_GROUP("pool", tests);
+}
