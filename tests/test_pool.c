@@ -213,33 +213,41 @@ static void test_large_pool(void **state) {
 
 /* ---- batch norm against torch ---- */
 
-static cx_tensor *bn_load(cx_safetensors *f, const char *c, const char *what) {
+/* "<c>.<what>" from the golden file, "<c>.<what><step>" if step >= 0; NULL if absent. */
+static cx_tensor *bn_load(cx_safetensors *f, const char *c, const char *what, int step) {
     char key[64];
-    snprintf(key, sizeof key, "%s.%s", c, what);
+    if (step >= 0)
+        snprintf(key, sizeof key, "%s.%s%d", c, what, step);
+    else
+        snprintf(key, sizeof key, "%s.%s", c, what);
     if (!cx_safetensors_has(f, key)) return NULL;
     cx_tensor *t = cx_safetensors_get(f, key);
     assert_non_null(t);
     return t;
 }
 
-static void bn_compare(const char *c, const char *what, cx_tensor *got, cx_tensor *want) {
+/* got against "<c>.<what><step>". */
+static void bn_compare(cx_safetensors *f, const char *c, const char *what, int step,
+                       cx_tensor *got) {
     char label[64];
-    snprintf(label, sizeof label, "%s.%s", c, what);
+    snprintf(label, sizeof label, "%s.%s%d", c, what, step);
+    cx_tensor *want = bn_load(f, c, what, step);
+    assert_non_null(want);
     assert_int_equal(cx_tensor_numel(got), cx_tensor_numel(want));
     cx_test_assert_close(label, cx_tensor_f32(got), cx_tensor_f32(want), cx_tensor_numel(want),
                          1e-5f);
+    cx_tensor_free(want);
 }
 
 /* Two training calls (the second under no-grad) update the running statistics as torch does,
  * once per call and not in backward; the eval call then uses them and leaves them alone. */
 static void bn_case(cx_safetensors *f, const char *c) {
-    cx_tensor *w = bn_load(f, c, "w"), *b = bn_load(f, c, "b");
-    cx_tensor *rm = bn_load(f, c, "rm0"), *rv = bn_load(f, c, "rv0"), *hy = bn_load(f, c, "hyper");
+    cx_tensor *w = bn_load(f, c, "w", -1), *b = bn_load(f, c, "b", -1);
+    cx_tensor *rm = bn_load(f, c, "rm", 0), *rv = bn_load(f, c, "rv", 0);
+    cx_tensor *hy = bn_load(f, c, "hyper", -1);
     float momentum = cx_tensor_f32(hy)[0], eps = cx_tensor_f32(hy)[1];
     for (int step = 1; step <= 3; step++) {
-        char k[8];
-        snprintf(k, sizeof k, "x%d", step);
-        cx_tensor *x = bn_load(f, c, k);
+        cx_tensor *x = bn_load(f, c, "x", step);
         assert_int_equal(cx_tensor_set_requires_grad(x, true), CX_OK);
         if (step == 2) cx_no_grad_begin();
         cx_tensor *y = cx_batch_norm(x, w, b, rm, rv, step < 3, momentum, eps);
@@ -250,19 +258,10 @@ static void bn_case(cx_safetensors *f, const char *c) {
             assert_int_equal(cx_backward(s), CX_OK);
             cx_tensor_free(s);
         }
-        snprintf(k, sizeof k, "y%d", step);
-        cx_tensor *want = bn_load(f, c, k);
-        bn_compare(c, k, y, want);
-        cx_tensor_free(want);
+        bn_compare(f, c, "y", step, y);
         int st = step < 3 ? step : 2; /* eval: the statistics stay those of step 2 */
-        snprintf(k, sizeof k, "rm%d", st);
-        want = bn_load(f, c, k);
-        bn_compare(c, k, rm, want);
-        cx_tensor_free(want);
-        snprintf(k, sizeof k, "rv%d", st);
-        want = bn_load(f, c, k);
-        bn_compare(c, k, rv, want);
-        cx_tensor_free(want);
+        bn_compare(f, c, "rm", st, rm);
+        bn_compare(f, c, "rv", st, rv);
         cx_tensor_free(y);
         cx_tensor_free(x);
     }
