@@ -283,43 +283,46 @@ static void test_batch_norm_running(void **state) {
 }
 
 /* Training normalises with the batch statistics whatever the running ones hold; eval with
- * the running ones. A large batch with a big offset checks the double accumulation. */
-static void test_batch_norm_modes(void **state) {
-    (void)state;
-    cx_rng *rng = cx_rng_new(11);
-    const int64_t n = 16, c = 3, hw = 40 * 40;
-    cx_tensor *x = cx_rand(rng, CX_SHAPE(n, c, 40, 40));
-    float *xd = cx_tensor_f32(x);
-    for (int64_t i = 0; i < n * c * hw; i++)
-        xd[i] = 1000.0f + xd[i];
-    cx_tensor *rm = cx_from_data(CX_DTYPE_F32, CX_SHAPE(3), (const float[]){5, 6, 7});
-    cx_tensor *rv = cx_from_data(CX_DTYPE_F32, CX_SHAPE(3), (const float[]){1, 4, 9});
+ * the running ones. Values around 1000 check the double accumulation; both shapes are large
+ * enough for the threaded path ([N, C, H, W]: one channel per item; [N, C]: channel strips). */
+static void bn_modes_case(cx_rng *rng, int nd, const int64_t *shape) {
+    int64_t n = shape[0], c = shape[1], s = nd > 2 ? shape[2] * shape[3] : 1, total = n * c * s;
+    cx_tensor *x = cx_rand(rng, nd, shape);
+    cx_tensor *rm = cx_tensor_new(CX_DTYPE_F32, CX_SHAPE(c)), *rv = cx_ones(CX_SHAPE(c));
+    float *xd = cx_tensor_f32(x), *rmd = cx_tensor_f32(rm), *rvd = cx_tensor_f32(rv);
+    for (int64_t i = 0; i < total; i++) xd[i] += 1000.0f;
+    for (int64_t ch = 0; ch < c; ch++) rmd[ch] = 5.0f + (float)ch, rvd[ch] = 1.0f + (float)ch;
     cx_tensor *plain = cx_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1f, 0.0f);
     cx_tensor *with = cx_batch_norm(x, NULL, NULL, rm, rv, true, 0.1f, 0.0f);
     cx_tensor *eval = cx_batch_norm(x, NULL, NULL, rm, rv, false, 0.1f, 0.0f);
     assert_non_null(plain);
     assert_non_null(with);
     assert_non_null(eval);
-    cx_test_assert_close("train", cx_tensor_f32(with), cx_tensor_f32(plain), n * c * hw, 0.0f);
-    const float *p = cx_tensor_f32(plain), *e = cx_tensor_f32(eval), *rmd = cx_tensor_f32(rm),
-                *rvd = cx_tensor_f32(rv);
+    cx_test_assert_close("train", cx_tensor_f32(with), cx_tensor_f32(plain), total, 0.0f);
+    const float *p = cx_tensor_f32(plain), *e = cx_tensor_f32(eval);
     for (int64_t ch = 0; ch < c; ch++) {
-        double s = 0, sq = 0;
+        double sum = 0, sq = 0;
         for (int64_t i = 0; i < n; i++)
-            for (int64_t k = 0; k < hw; k++) {
-                int64_t j = (i * c + ch) * hw + k;
-                s += p[j];
+            for (int64_t k = 0; k < s; k++) {
+                int64_t j = (i * c + ch) * s + k;
+                sum += p[j];
                 sq += (double)p[j] * p[j];
-                /* eval: the running statistics (as the training call above updated them) */
+                /* eval: the running statistics, as the training call above left them */
                 if (k == 0) assert_true(fabsf(e[j] - (xd[j] - rmd[ch]) / sqrtf(rvd[ch])) < 1e-3f);
             }
         /* batch-normalised: mean 0 and variance 1 per channel */
-        assert_true(fabs(s / (double)(n * hw)) < 1e-5);
-        assert_true(fabs(sq / (double)(n * hw) - 1.0) < 1e-4);
+        assert_true(fabs(sum / (double)(n * s)) < 1e-5);
+        assert_true(fabs(sq / (double)(n * s) - 1.0) < 1e-4);
     }
     cx_tensor *ts[] = {x, rm, rv, plain, with, eval};
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-        cx_tensor_free(ts[i]);
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) cx_tensor_free(ts[i]);
+}
+
+static void test_batch_norm_modes(void **state) {
+    (void)state;
+    cx_rng *rng = cx_rng_new(11);
+    bn_modes_case(rng, CX_SHAPE(16, 3, 40, 40));
+    bn_modes_case(rng, CX_SHAPE(600, 70));
     cx_rng_free(rng);
 }
 

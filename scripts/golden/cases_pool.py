@@ -48,8 +48,9 @@ CASES = {
     "batch_norm_2d_eval": lambda x, w, b, s: _bn_eval(x, w, b, s),
 }
 
-for dims in ("2d", "3d", "4d"):
+for dims in ("2d", "2d_wide", "3d", "4d"):
     CASES[f"batch_norm_{dims}"] = lambda x, w, b: F.batch_norm(x, None, None, w, b,
                                                                training=True, eps=1e-5)
+for dims in ("2d", "3d", "4d"):
     CASES[f"batch_norm_{dims}_noaffine"] = lambda x: F.batch_norm(x, None, None, training=True,
                                                                   eps=1e-5)
