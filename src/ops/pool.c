@@ -6,7 +6,8 @@
  * Output size along one axis (input n, kernel k, stride s, padding p, dilation d):
  *     o = floor((n + 2p - d(k-1) - 1 + (ceil_mode ? s-1 : 0)) / s) + 1
  * and in ceil mode one less when the last window would start at or past n + p: torch's rule
- * that every window starts inside the input or its left padding.
+ * that every window starts inside the input or its left padding. A window wider than the
+ * padded input is refused, also in ceil mode (where torch would still give one output).
  *
  * Every (n, c) plane is pooled on its own, so planes are split across threads. The window
  * kernels loop over the window's taps (ky, kx) outside and the output columns inside: for one
@@ -17,7 +18,7 @@
 
 #include <math.h>
 
-/* One axis or both: sizes of a plane, its output and the window settings. */
+/* A plane's size, its output's size and the window settings. */
 typedef struct {
     int64_t h, w, oh, ow;
     int64_t kh, kw, sh, sw, ph, pw, dh, dw;
@@ -98,24 +99,23 @@ static bool geom_make(const char *op, const cx_tensor *x, const cx_pool2d_params
                g->dh > lim || g->dw > lim || g->ph > lim || g->pw > lim;
     if (bad) {
         cx__error(CX_ERR_ARG,
-                  "%s: kernel %lldx%lld, stride %lldx%lld and dilation %lldx%lld "
-                  "must be positive and padding %lldx%lld not negative (all below 2^31)",
+                  "%s: kernel %lldx%lld, stride %lldx%lld and dilation %lldx%lld must be "
+                  "positive and padding %lldx%lld not negative (all below 2^31)",
                   op, (long long)g->kh, (long long)g->kw, (long long)g->sh, (long long)g->sw,
                   (long long)g->dh, (long long)g->dw, (long long)g->ph, (long long)g->pw);
         return false;
     }
     if (2 * g->ph > g->kh || 2 * g->pw > g->kw) {
         cx__error(CX_ERR_ARG,
-                  "%s: padding %lldx%lld is more than half the kernel %lldx%lld "
-                  "(x %s)",
+                  "%s: padding %lldx%lld is more than half the kernel %lldx%lld (x %s)",
                   op, (long long)g->ph, (long long)g->pw, (long long)g->kh, (long long)g->kw, s);
         return false;
     }
     int64_t eh = g->dh * (g->kh - 1) + 1, ew = g->dw * (g->kw - 1) + 1;
     if (eh > g->h + 2 * g->ph || ew > g->w + 2 * g->pw) {
         cx__error(CX_ERR_SHAPE,
-                  "%s: kernel %lldx%lld (dilation %lldx%lld) spans %lldx%lld, more "
-                  "than the padded input %lldx%lld (x %s, padding %lldx%lld)",
+                  "%s: kernel %lldx%lld (dilation %lldx%lld) spans %lldx%lld, more than "
+                  "the padded input %lldx%lld (x %s, padding %lldx%lld)",
                   op, (long long)g->kh, (long long)g->kw, (long long)g->dh, (long long)g->dw,
                   (long long)eh, (long long)ew, (long long)(g->h + 2 * g->ph),
                   (long long)(g->w + 2 * g->pw), s, (long long)g->ph, (long long)g->pw);
@@ -141,7 +141,7 @@ static void tap_range(int64_t n, int64_t out, int64_t s, int64_t p, int64_t off,
     if (*lo > *hi) *lo = *hi;
 }
 
-/* Planes at or above which work is split across threads: the taps read per output. */
+/* Whether planes of per_plane work each (taps read) are worth splitting across threads. */
 static bool parallel_worth(int64_t planes, int64_t per_plane) {
     return planes > 1 && planes * per_plane > CX_PARALLEL_MIN;
 }
