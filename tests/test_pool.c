@@ -169,6 +169,14 @@ static void test_pool_values(void **state) {
         cx_tensor_free(y);
     }
     cx_tensor_free(t);
+    /* nearest upsampling copies: an infinite input stays infinite, not NaN */
+    cx_tensor *inf = cx_from_data(CX_DTYPE_F32, CX_SHAPE(1, 1, 1, 2), (const float[]){INFINITY, 1});
+    cx_tensor *up = cx_upsample2d(inf, 2, 4, CX_UPSAMPLE_NEAREST, false);
+    assert_non_null(up);
+    const float want_up[8] = {INFINITY, INFINITY, 1, 1, INFINITY, INFINITY, 1, 1};
+    assert_memory_equal(cx_tensor_f32(up), want_up, sizeof want_up);
+    cx_tensor_free(up);
+    cx_tensor_free(inf);
 }
 
 /* Max and average pooling of a large batch (the threaded path) against a plain loop. */

@@ -54,14 +54,19 @@ static bool taps_make(int64_t h, int64_t w, int64_t oh, int64_t ow, cx_upsample_
     return true;
 }
 
-/* y [oh, ow] from x [h, w] (nearest reads one tap: i0 = i1 and weight 0). */
+/* y [oh, ow] from x [h, w]. Nearest copies its one tap (i0): weighting the unused taps by 0
+ * would turn an infinite input into NaN. */
 CX_VECTORIZE
-static void resize_plane(const taps *r, const taps *c, int64_t w, int64_t oh, int64_t ow,
-                         const float *x, float *y) {
+static void resize_plane(const taps *r, const taps *c, bool nearest, int64_t w, int64_t oh,
+                         int64_t ow, const float *x, float *y) {
     for (int64_t oy = 0; oy < oh; oy++) {
         const float *x0 = x + r->i0[oy] * w, *x1 = x + r->i1[oy] * w;
         float l1 = r->l[oy], l0 = 1.0f - l1;
         float *yr = y + oy * ow;
+        if (nearest) {
+            for (int64_t o = 0; o < ow; o++) yr[o] = x0[c->i0[o]];
+            continue;
+        }
         for (int64_t o = 0; o < ow; o++) {
             float m1 = c->l[o], m0 = 1.0f - m1;
             int64_t a = c->i0[o], b = c->i1[o];
@@ -72,12 +77,16 @@ static void resize_plane(const taps *r, const taps *c, int64_t w, int64_t oh, in
 
 /* The transpose of resize_plane: each output's gradient goes back to its four taps with the
  * same weights (taps repeat across outputs, so this loop scatters and is not vectorised). */
-static void resize_grad_plane(const taps *r, const taps *c, int64_t w, int64_t oh, int64_t ow,
-                              const float *gy, float *gx) {
+static void resize_grad_plane(const taps *r, const taps *c, bool nearest, int64_t w,
+                              int64_t oh, int64_t ow, const float *gy, float *gx) {
     for (int64_t oy = 0; oy < oh; oy++) {
         float *g0 = gx + r->i0[oy] * w, *g1 = gx + r->i1[oy] * w;
         float l1 = r->l[oy], l0 = 1.0f - l1;
         const float *gr = gy + oy * ow;
+        if (nearest) {
+            for (int64_t o = 0; o < ow; o++) g0[c->i0[o]] += gr[o];
+            continue;
+        }
         for (int64_t o = 0; o < ow; o++) {
             float m1 = c->l[o], m0 = 1.0f - m1, v = gr[o];
             int64_t a = c->i0[o], b = c->i1[o];
@@ -128,7 +137,8 @@ cx_tensor *cx_upsample2d(cx_tensor *x, int64_t out_h, int64_t out_w, cx_upsample
     float *yd = cx__f32(y);
 #pragma omp parallel for if (planes > 1 && planes * out_h * out_w > CX_PARALLEL_MIN)
     for (int64_t p = 0; p < planes; p++)
-        resize_plane(&r, &c, w, out_h, out_w, xd + p * h * w, yd + p * out_h * out_w);
+        resize_plane(&r, &c, mode == CX_UPSAMPLE_NEAREST, w, out_h, out_w, xd + p * h * w,
+                     yd + p * out_h * out_w);
     cx__temp_free(r.i0);
     y = cx__finish(y, &cx_op_upsample2d, 1, &xc);
     if (y && y->node) {
@@ -152,7 +162,8 @@ static cx_status upsample2d_backward(cx_node *node, cx_tensor *out, const float 
         return cx_last_status();
 #pragma omp parallel for if (planes > 1 && planes * oh * ow > CX_PARALLEL_MIN)
     for (int64_t p = 0; p < planes; p++)
-        resize_grad_plane(&r, &c, w, oh, ow, gout + p * oh * ow, gx + p * h * w);
+        resize_grad_plane(&r, &c, node->i[0] == CX_UPSAMPLE_NEAREST, w, oh, ow,
+                          gout + p * oh * ow, gx + p * h * w);
     cx__temp_free(r.i0);
     return CX_OK;
 }
