@@ -363,6 +363,13 @@ static cx_tensor *bn_eval(cx_tensor *x, cx_tensor *w, cx_tensor *b, cx_tensor *s
 static cx_tensor *run_bn_train(cx_tensor *const *x) {
     return cx_batch_norm(x[0], x[1], x[2], NULL, NULL, true, 0.1f, 1e-5f);
 }
+/* x read through a transposed view (copied by the op, the gradient passed on) */
+static cx_tensor *run_bn_train_t(cx_tensor *const *x) {
+    cx_tensor *xt = cx_transpose(x[0], 2, 3);
+    cx_tensor *y = cx_batch_norm(xt, x[1], x[2], NULL, NULL, true, 0.1f, 1e-5f);
+    cx_tensor_free(xt);
+    return y;
+}
 static cx_tensor *run_bn_train_noaffine(cx_tensor *const *x) {
     return cx_batch_norm(x[0], NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f);
 }
@@ -385,6 +392,7 @@ CX_OP_DEFINE(batch_norm, .backward = batch_norm_backward,
                  ROW(2d_wide, train, 3, CX_IN(5, 70), CX_IN(70), CX_IN(70)), /* 2 blocks */
                  ROW(3d, train, 3, CX_IN(3, 4, 5), CX_IN(4), CX_IN(4)),
                  ROW(4d, train, 3, CX_IN(2, 3, 4, 5), CX_IN(3), CX_IN(3)),
+                 ROW(4d_t, train_t, 3, CX_IN(2, 3, 5, 4), CX_IN(3), CX_IN(3)),
                  ROW(2d_noaffine, train_noaffine, 1, CX_IN(5, 3)),
                  ROW(3d_noaffine, train_noaffine, 1, CX_IN(2, 3, 7)),
                  ROW(4d_noaffine, train_noaffine, 1, CX_IN(3, 2, 3, 3)),

@@ -455,6 +455,13 @@ POOL_RUN(cx_avg_pool2d, avg_ceil_exclude, .kernel = {3, 3}, .stride = {2, 2}, .p
          .ceil_mode = true, .exclude_pad = true)
 POOL_RUN(cx_avg_pool2d, avg_rect, .kernel = {3, 2}, .stride = {2, 1}, .padding = {1, 0})
 
+/* max_odd on a transposed view of x: the op copies it, and the copy passes the gradient on */
+static cx_tensor *run_max_t(cx_tensor *const *x) {
+    cx_tensor *xt = cx_transpose(x[0], 2, 3), *y = run_max_odd(&xt);
+    cx_tensor_free(xt);
+    return y;
+}
+
 static cx_tensor *run_adaptive_1x1(cx_tensor *const *x) {
     return cx_adaptive_avg_pool2d(x[0], 1, 1);
 }
@@ -482,6 +489,7 @@ CX_OP_DEFINE(max_pool2d, .backward = max_pool2d_backward,
                                            ROW(max_pool2d, ceil_rule, max_ceil_rule, 1, 2, 5, 6),
                                            ROW(max_pool2d, dilated, max_dilated, 2, 2, 7, 9),
                                            ROW(max_pool2d, rect, max_rect, 1, 3, 5, 9),
+                                           ROW(max_pool2d, t, max_t, 1, 2, 9, 7),
                                            {.name = NULL}});
 CX_OP_DEFINE(avg_pool2d, .backward = avg_pool2d_backward,
              .tests = (const cx_op_test[]){

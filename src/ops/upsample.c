@@ -182,6 +182,12 @@ UPSAMPLE_RUN(bilinear_frac, 7, 10, CX_UPSAMPLE_BILINEAR, false)
 UPSAMPLE_RUN(bilinear_down, 4, 5, CX_UPSAMPLE_BILINEAR, false)
 UPSAMPLE_RUN(bilinear_ac, 7, 10, CX_UPSAMPLE_BILINEAR, true)
 UPSAMPLE_RUN(bilinear_ac_line, 1, 9, CX_UPSAMPLE_BILINEAR, true)
+/* bilinear_frac on a transposed view of x (copied by the op, the gradient passed on) */
+static cx_tensor *run_bilinear_t(cx_tensor *const *x) {
+    cx_tensor *xt = cx_transpose(x[0], 2, 3), *y = run_bilinear_frac(&xt);
+    cx_tensor_free(xt);
+    return y;
+}
 
 /* A row named upsample2d_<id> on one input of the given shape. */
 #define ROW(id, ...)                                                                             \
@@ -198,4 +204,5 @@ CX_OP_DEFINE(upsample2d, .backward = upsample2d_backward,
                                            ROW(bilinear_down, 1, 2, 7, 9),
                                            ROW(bilinear_ac, 1, 2, 5, 7),
                                            ROW(bilinear_ac_line, 1, 2, 3, 4),
+                                           ROW(bilinear_t, 1, 2, 7, 5),
                                            {.name = NULL}});
