@@ -298,8 +298,10 @@ static void bn_modes_case(cx_rng *rng, int nd, const int64_t *shape) {
     cx_tensor *x = cx_rand(rng, nd, shape);
     cx_tensor *rm = cx_tensor_new(CX_DTYPE_F32, CX_SHAPE(c)), *rv = cx_ones(CX_SHAPE(c));
     float *xd = cx_tensor_f32(x), *rmd = cx_tensor_f32(rm), *rvd = cx_tensor_f32(rv);
-    for (int64_t i = 0; i < total; i++) xd[i] += 1000.0f;
-    for (int64_t ch = 0; ch < c; ch++) rmd[ch] = 5.0f + (float)ch, rvd[ch] = 1.0f + (float)ch;
+    for (int64_t i = 0; i < total; i++)
+        xd[i] += 1000.0f;
+    for (int64_t ch = 0; ch < c; ch++)
+        rmd[ch] = 5.0f + (float)ch, rvd[ch] = 1.0f + (float)ch;
     cx_tensor *plain = cx_batch_norm(x, NULL, NULL, NULL, NULL, true, 0.1f, 0.0f);
     cx_tensor *with = cx_batch_norm(x, NULL, NULL, rm, rv, true, 0.1f, 0.0f);
     cx_tensor *eval = cx_batch_norm(x, NULL, NULL, rm, rv, false, 0.1f, 0.0f);
@@ -323,7 +325,8 @@ static void bn_modes_case(cx_rng *rng, int nd, const int64_t *shape) {
         assert_true(fabs(sq / (double)(n * s) - 1.0) < 1e-4);
     }
     cx_tensor *ts[] = {x, rm, rv, plain, with, eval};
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) cx_tensor_free(ts[i]);
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        cx_tensor_free(ts[i]);
 }
 
 static void test_batch_norm_modes(void **state) {
@@ -334,36 +337,67 @@ static void test_batch_norm_modes(void **state) {
     cx_rng_free(rng);
 }
 
-/* A training step of every op here inside an arena: after the first step, no heap
- * allocation (the kernels' temporaries come from the arena). */
+/* The inputs of a training step through every op here: x [2, 3, 9, 11], gamma and beta
+ * (all three requiring grad) and running statistics. */
+typedef struct {
+    cx_tensor *x, *gamma, *beta, *rm, *rv;
+} step_inputs;
+
+static step_inputs step_inputs_new(uint64_t seed) {
+    cx_rng *rng = cx_rng_new(seed);
+    step_inputs in = {cx_rand(rng, CX_SHAPE(2, 3, 9, 11)), cx_ones(CX_SHAPE(3)),
+                      cx_zeros(CX_SHAPE(3)), cx_zeros(CX_SHAPE(3)), cx_ones(CX_SHAPE(3))};
+    cx_rng_free(rng);
+    cx_tensor *ps[] = {in.x, in.gamma, in.beta};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(cx_tensor_set_requires_grad(ps[i], true), CX_OK);
+    return in;
+}
+
+static void step_inputs_free(step_inputs *in) {
+    cx_tensor *ts[] = {in->x, in->gamma, in->beta, in->rm, in->rv};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        cx_tensor_free(ts[i]);
+}
+
+/* Σ of every op here applied to batch_norm(x) (x read through a transposed view if
+ * transposed, which takes the copying path); NULL if an op failed. The caller owns it. */
+static cx_tensor *step_loss(const step_inputs *in, bool transposed) {
+    cx_tensor *xt = transposed ? cx_transpose(in->x, 2, 3) : in->x;
+    cx_tensor *h = cx_batch_norm(xt, in->gamma, in->beta, in->rm, in->rv, true, 0.1f, 1e-5f);
+    cx_pool2d_params p = {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .ceil_mode = true};
+    cx_tensor *t[] = {
+        cx_max_pool2d(h, &p),
+        cx_avg_pool2d(h, &p),
+        cx_adaptive_avg_pool2d(h, 3, 2),
+        cx_upsample2d(h, 13, 17, CX_UPSAMPLE_BILINEAR, false),
+        cx_upsample2d(h, 18, 22, CX_UPSAMPLE_NEAREST, false),
+    };
+    cx_tensor *loss = cx_sum(t[0], 0, NULL, false);
+    for (size_t i = 1; i < sizeof t / sizeof t[0]; i++) {
+        cx_tensor *si = cx_sum(t[i], 0, NULL, false), *next = cx_add(loss, si);
+        cx_tensor_free(si);
+        cx_tensor_free(loss);
+        loss = next;
+    }
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        cx_tensor_free(t[i]);
+    cx_tensor_free(h);
+    if (transposed) cx_tensor_free(xt);
+    return loss;
+}
+
+/* Training steps inside an arena: after the first, no heap allocation (the kernels'
+ * temporaries come from the arena). */
 static void test_arena_step(void **state) {
     (void)state;
     cx_set_allocator(&cx_test_counting_allocator);
-    cx_rng *rng = cx_rng_new(12);
-    cx_tensor *x = cx_rand(rng, CX_SHAPE(2, 3, 9, 11));
-    cx_tensor *gamma = cx_ones(CX_SHAPE(3)), *beta = cx_zeros(CX_SHAPE(3));
-    cx_tensor *rm = cx_zeros(CX_SHAPE(3)), *rv = cx_ones(CX_SHAPE(3));
-    cx_tensor *ps[] = {x, gamma, beta};
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(cx_tensor_set_requires_grad(ps[i], true), CX_OK);
-    cx_pool2d_params p = {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .ceil_mode = true};
+    step_inputs in = step_inputs_new(12);
     cx_arena *arena = cx_arena_new(0);
     long after_first = 0;
     for (int step = 0; step < 3; step++) {
         assert_int_equal(cx_arena_begin(arena), CX_OK);
-        cx_tensor *h = cx_batch_norm(x, gamma, beta, rm, rv, true, 0.1f, 1e-5f);
-        cx_tensor *terms[] = {
-            cx_max_pool2d(h, &p),
-            cx_avg_pool2d(h, &p),
-            cx_adaptive_avg_pool2d(h, 3, 2),
-            cx_upsample2d(h, 13, 17, CX_UPSAMPLE_BILINEAR, false),
-            cx_upsample2d(h, 18, 22, CX_UPSAMPLE_NEAREST, false),
-        };
-        cx_tensor *loss = NULL;
-        for (size_t i = 0; i < sizeof terms / sizeof terms[0]; i++) {
-            cx_tensor *s = cx_sum(terms[i], 0, NULL, false);
-            loss = loss ? cx_add(loss, s) : s;
-        }
+        cx_tensor *loss = step_loss(&in, false);
         assert_non_null(loss);
         assert_int_equal(cx_backward(loss), CX_OK);
         assert_int_equal(cx_arena_end(arena), CX_OK);
@@ -372,12 +406,40 @@ static void test_arena_step(void **state) {
     }
     long extra = cx_test_allocs - after_first;
     cx_arena_free(arena);
-    cx_tensor *ts[] = {x, gamma, beta, rm, rv};
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
-        cx_tensor_free(ts[i]);
-    cx_rng_free(rng);
+    step_inputs_free(&in);
     cx_set_allocator(NULL);
     assert_int_equal(extra, 0);
+}
+
+/* Every allocation of a training step failing in turn: each failure surfaces as a NULL
+ * result or CX_ERR_OOM, and nothing leaks (the sanitizer run checks that). */
+static void test_alloc_failures(void **state) {
+    (void)state;
+    step_inputs in = step_inputs_new(13);
+    int failures = 0;
+    for (long n = 0; n < 1000; n++) {
+        cx_test_fail_countdown = n;
+        cx_set_allocator(&cx_test_counting_allocator);
+        cx_tensor *loss = step_loss(&in, true);
+        cx_status st = loss ? cx_backward(loss) : cx_last_status();
+        bool done = cx_test_fail_countdown >= 0; /* nothing failed: all allocations tried */
+        cx_test_fail_countdown = -1;
+        cx_tensor_free(loss);
+        cx_set_allocator(NULL);
+        cx_tensor *ps[] = {in.x, in.gamma, in.beta};
+        for (int i = 0; i < 3; i++)
+            cx_tensor_zero_grad(ps[i]);
+        if (done) {
+            assert_int_equal(st, CX_OK);
+            break;
+        }
+        failures++;
+        assert_true(st == CX_OK || st == CX_ERR_OOM);
+        cx_clear_error();
+    }
+    print_message("%d allocations failed in turn\n", failures);
+    assert_true(failures > 10 && failures < 1000);
+    step_inputs_free(&in);
 }
 
 CX_TEST_GROUP(pool) {
@@ -389,6 +451,7 @@ CX_TEST_GROUP(pool) {
         cmocka_unit_test(test_batch_norm_running),
         cmocka_unit_test(test_batch_norm_modes),
         cmocka_unit_test(test_arena_step),
+        cmocka_unit_test(test_alloc_failures),
     };
     CX_RUN_GROUP("pool", tests);
 }
