@@ -179,6 +179,37 @@ static void test_pool_values(void **state) {
     cx_tensor_free(inf);
 }
 
+/* Empty batches, channels and planes give empty outputs (and empty gradients). */
+static void test_empty(void **state) {
+    (void)state;
+    cx_tensor *e4 = cx_zeros(CX_SHAPE(0, 2, 4, 4)), *e_plane = cx_zeros(CX_SHAPE(2, 3, 0, 4));
+    cx_tensor *e_c = cx_zeros(CX_SHAPE(2, 0)), *rm = cx_zeros(CX_SHAPE(3)),
+              *rv = cx_ones(CX_SHAPE(3));
+    cx_tensor *rm0 = cx_zeros(CX_SHAPE(0)), *rv0 = cx_zeros(CX_SHAPE(0));
+    assert_int_equal(cx_tensor_set_requires_grad(e4, true), CX_OK);
+    cx_pool2d_params k2 = pool(2, 0, 0);
+    cx_tensor *ys[] = {
+        cx_max_pool2d(e4, &k2),
+        cx_avg_pool2d(e4, &k2),
+        cx_adaptive_avg_pool2d(e4, 3, 3),
+        cx_upsample2d(e4, 8, 8, CX_UPSAMPLE_BILINEAR, false),
+        cx_batch_norm(e_plane, NULL, NULL, rm, rv, false, 0.1f, 1e-5f),
+        cx_batch_norm(e_c, NULL, NULL, rm0, rv0, true, 0.1f, 1e-5f),
+    };
+    for (size_t i = 0; i < sizeof ys / sizeof ys[0]; i++) {
+        if (!ys[i]) print_error("op %zu: %s\n", i, cx_last_error());
+        assert_non_null(ys[i]);
+        assert_int_equal(cx_tensor_numel(ys[i]), 0);
+        cx_tensor *s = cx_sum(ys[i], 0, NULL, false);
+        if (i < 4) assert_int_equal(cx_backward(s), CX_OK);
+        cx_tensor_free(s);
+        cx_tensor_free(ys[i]);
+    }
+    cx_tensor *ts[] = {e4, e_plane, e_c, rm, rv, rm0, rv0};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        cx_tensor_free(ts[i]);
+}
+
 /* Max and average pooling of a large batch (the threaded path) against a plain loop. */
 static void test_large_pool(void **state) {
     (void)state;
@@ -452,6 +483,7 @@ CX_TEST_GROUP(pool) {
         cmocka_unit_test(test_batch_norm_modes),
         cmocka_unit_test(test_arena_step),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_empty),
     };
     CX_RUN_GROUP("pool", tests);
 }

@@ -11,7 +11,7 @@
  *             graph, done once per call after the output is made.
  *   eval:     mean and variance are running_mean and running_var.
  *
- * Work items are channels when S > 1 (a channel is N contiguous runs of S values) and strips
+ * Work items are channels when S != 1 (a channel is N contiguous runs of S values) and strips
  * of up to BLOCK adjacent channels when S = 1 (x is [N, C], read row by row), so the inner
  * loops run over contiguous memory either way. Sums run in double in a fixed order within an
  * item, so results do not depend on the thread count. The node keeps the mean and invstd it
@@ -34,12 +34,12 @@ static ncs ncs_of(const cx_tensor *x) {
     return d;
 }
 
-static int64_t n_items(ncs d) { return d.s > 1 ? d.c : (d.c + BLOCK - 1) / BLOCK; }
+static int64_t n_items(ncs d) { return d.s != 1 ? d.c : (d.c + BLOCK - 1) / BLOCK; }
 
 /* Item it covers channels [*c0, *c0 + *len). */
 static void item_channels(ncs d, int64_t it, int64_t *c0, int64_t *len) {
-    *c0 = d.s > 1 ? it : it * BLOCK;
-    *len = d.s > 1 ? 1 : (d.c - *c0 < BLOCK ? d.c - *c0 : BLOCK);
+    *c0 = d.s != 1 ? it : it * BLOCK;
+    *len = d.s != 1 ? 1 : (d.c - *c0 < BLOCK ? d.c - *c0 : BLOCK);
 }
 
 static bool parallel_worth(ncs d, int64_t items) {
@@ -67,7 +67,7 @@ static double span_moment(const float *x, int64_t n, const double *mean) {
 CX_VECTORIZE
 static void item_moment(const float *x, ncs d, int64_t c0, int64_t len, const double *mean,
                         double *out) {
-    if (d.s > 1) {
+    if (d.s != 1) {
         double acc = 0.0;
         for (int64_t n = 0; n < d.n; n++) acc += span_moment(x + (n * d.c + c0) * d.s, d.s, mean);
         out[0] = acc;
@@ -88,7 +88,7 @@ static void item_moment(const float *x, ncs d, int64_t c0, int64_t len, const do
 CX_VECTORIZE
 static void item_grad_sums(const float *x, const float *g, ncs d, int64_t c0, int64_t len,
                            const double *mean, double *sg, double *sxg) {
-    if (d.s > 1) {
+    if (d.s != 1) {
         double a = 0.0, b = 0.0, m = *mean;
         for (int64_t n = 0; n < d.n; n++) {
             const float *xs = x + (n * d.c + c0) * d.s, *gs = g + (n * d.c + c0) * d.s;
@@ -112,7 +112,7 @@ static void item_grad_sums(const float *x, const float *g, ncs d, int64_t c0, in
     }
 }
 
-/* ---- elementwise passes: over planes (n, c) when S > 1, over rows n when S = 1 ---- */
+/* ---- elementwise passes: over planes (n, c) when S != 1, over rows n when S = 1 ---- */
 
 /* Per-channel coefficients of the elementwise passes, [C] each. */
 typedef struct {
@@ -124,7 +124,8 @@ typedef struct {
 /* One cx__temp_alloc block for the coefficients and two more [C] double arrays u, v (v may
  * be NULL). Returns the block to cx__temp_free, or NULL + error. */
 static double *coefs_alloc(int64_t c, coefs *k, double **u, double **v) {
-    double *blk = cx__temp_alloc((size_t)c * (3 * sizeof(double) + 3 * sizeof(float)));
+    size_t n = (size_t)(c > 0 ? c : 1); /* no zero-byte request for C = 0 */
+    double *blk = cx__temp_alloc(n * (3 * sizeof(double) + 3 * sizeof(float)));
     if (!blk) return NULL;
     k->mean = blk;
     *u = blk + c;
@@ -168,9 +169,9 @@ static void run_grad(const float *x, const float *g, int64_t n, const coefs *k, 
 }
 
 /* Runs of the elementwise passes: N*C runs of S (one channel each) or N rows of C. */
-static int64_t n_runs(ncs d) { return d.s > 1 ? d.n * d.c : d.n; }
-static int64_t run_len(ncs d) { return d.s > 1 ? d.s : d.c; }
-static int64_t run_channel(ncs d, int64_t r) { return d.s > 1 ? r % d.c : 0; }
+static int64_t n_runs(ncs d) { return d.s != 1 ? d.n * d.c : d.n; }
+static int64_t run_len(ncs d) { return d.s != 1 ? d.s : d.c; }
+static int64_t run_channel(ncs d, int64_t r) { return d.s != 1 ? r % d.c : 0; }
 
 static bool is_channel_vector(const cx_tensor *t, int64_t c) {
     return t->ndim == 1 && t->shape[0] == c;
