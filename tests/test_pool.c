@@ -3,7 +3,8 @@
  * messages, ceil_mode output sizes against torch, ties and NaN in max pooling, windows lying
  * wholly in the padding, large inputs (the threaded path) against a plain reference, and the
  * batch-norm running statistics against torch (tests/golden/batch_norm.safetensors, written by
- * scripts/golden/batch_norm.py), with train and eval behaviour and no heap use in an arena.
+ * scripts/golden/batch_norm.py) with train and eval behaviour; then, for all the ops, no heap
+ * use inside an arena, every allocation failing in turn, and empty inputs.
  */
 #include "test.h"
 
