@@ -31,6 +31,10 @@ void cx_test_run_op_rows(const char *group, CMUnitTestFunction test);
 /* Asserts |a - b| <= tol * max(1, |b|) elementwise, printing the first mismatches. */
 void cx_test_assert_close(const char *what, const float *a, const float *b, int64_t n, float tol);
 
+/* Asserts that an op failed: t is NULL, the last status is status and the last message
+ * contains needle (printing both otherwise); then clears the error. */
+void cx_test_assert_error(cx_tensor *t, cx_status status, const char *needle);
+
 /* A fresh scratch directory for a group's files, "$TMPDIR/cx_<group>_XXXXXX" (NULL and a
  * message if it cannot be made); cx_test_path(name) is "<dir>/<name>" in one of 8 rotating
  * buffers; cx_test_scratch_remove deletes the directory and everything under it. */
