@@ -176,9 +176,14 @@ void cx__channel_fill(float *y, const float *b, int64_t n, int64_t c, int64_t hw
     }
 }
 
+/* 16 partial sums, so the loop vectorises without reassociating one float sum. */
 CX_VECTORIZE static float row_sum(const float *row, int64_t len) {
-    float s = 0.0f;
-    for (int64_t i = 0; i < len; i++) s += row[i];
+    float part[16] = {0}, s = 0.0f;
+    int64_t i = 0;
+    for (; i + 16 <= len; i += 16)
+        for (int l = 0; l < 16; l++) part[l] += row[i + l];
+    for (; i < len; i++) s += row[i];
+    for (int l = 0; l < 16; l++) s += part[l];
     return s;
 }
 
