@@ -226,16 +226,10 @@ static cx_status conv2d_backward(cx_node *node, cx_tensor *out, const float *gou
     cx_tensor *x = node->in[0], *w = node->in[1], *b = node->n_in > 2 ? node->in[2] : NULL;
     int64_t n = x->shape[0], o = w->shape[0], groups = node->i[P_GROUPS];
     cx_conv_geom g = geom_of(x, w, node->i, out->shape + 2);
-    if (cx__needs_grad(x)) {
-        float *gx = cx__grad(x);
-        if (!gx || !cx__conv_backward_data(&g, groups, n, o, gout, cx__f32(w), gx))
-            return cx_last_status();
-    }
-    if (cx__needs_grad(w)) {
-        float *gw = cx__grad(w);
-        if (!gw || !cx__conv_backward_weight(&g, groups, n, o, cx__f32(x), gout, gw))
-            return cx_last_status();
-    }
+    float *gx = cx__needs_grad(x) ? cx__grad(x) : NULL, *gw = cx__needs_grad(w) ? cx__grad(w) : NULL;
+    if ((cx__needs_grad(x) && !gx) || (cx__needs_grad(w) && !gw)) return cx_last_status();
+    if ((gx || gw) && !cx__conv_backward(&g, groups, n, o, cx__f32(x), gout, cx__f32(w), gx, gw))
+        return cx_last_status();
     if (b && cx__needs_grad(b)) {
         float *gb = cx__grad(b);
         if (!gb) return cx_last_status();

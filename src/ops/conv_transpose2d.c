@@ -6,9 +6,9 @@
  * It is the adjoint of conv2d: the conv2d whose input is y-shaped and whose output is x-shaped
  * (same kernel, stride, padding, dilation, groups) maps y to x; this op maps x back. So the
  * conv2d kernels run with the roles swapped, y being the image side and x the grid side:
- *   forward   y  = bias + convᵀ(x, W)          (cx__conv_backward_data)
+ *   forward   y  = bias + convᵀ(x, W)          (cx__conv_backward, its dx)
  *   backward  dx += conv(gy, W)                  (cx__conv_forward)
- *             dW += sum_n x_n · cols(gy_n)ᵀ      (cx__conv_backward_weight)
+ *             dW += sum_n x_n · cols(gy_n)ᵀ      (cx__conv_backward, its dw)
  *             db += sums of gy per channel
  * output_padding only makes y larger at the bottom/right; those rows get bias alone.
  * Reference: https://pytorch.org/docs/1.13/generated/torch.nn.ConvTranspose2d.html
@@ -108,8 +108,8 @@ cx_tensor *cx_conv_transpose2d(cx_tensor *x, cx_tensor *weight, cx_tensor *bias,
     cx_conv_geom g = geom_of(x, weight, p, s.out);
     if (y) {
         cx__channel_fill(cx__f32(y), c[2] ? cx__f32(c[2]) : NULL, n, o, s.out[0] * s.out[1]);
-        if (!cx__conv_backward_data(&g, s.groups, n, ch, cx__f32(c[0]), cx__f32(c[1]),
-                                    cx__f32(y))) {
+        if (!cx__conv_backward(&g, s.groups, n, ch, NULL, cx__f32(c[0]), cx__f32(c[1]),
+                               cx__f32(y), NULL)) {
             cx_tensor_free(y);
             y = NULL;
         }
@@ -132,7 +132,7 @@ static cx_status conv_transpose2d_backward(cx_node *node, cx_tensor *out, const 
     }
     if (cx__needs_grad(w)) {
         float *gw = cx__grad(w);
-        if (!gw || !cx__conv_backward_weight(&g, groups, n, ch, gout, cx__f32(x), gw))
+        if (!gw || !cx__conv_backward(&g, groups, n, ch, gout, cx__f32(x), NULL, NULL, gw))
             return cx_last_status();
     }
     if (b && cx__needs_grad(b)) {

@@ -114,20 +114,6 @@ static void backward_data_one(const conv_plan *p, const float *gy_n, const float
     if (!p->pointwise) cx__col2im(p->g, buf, dx_n);
 }
 
-bool cx__conv_backward_data(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t o,
-                            const float *y, const float *w, float *x) {
-    conv_plan p = plan_of(g, groups, o);
-    int threads = image_threads(n);
-    int64_t each = p.pointwise ? 0 : p.k * groups * p.hw;
-    float *ws = thread_buffers(threads, each);
-    if (!ws) return false;
-    FOR_IMAGES(threads, i, n,
-               backward_data_one(&p, y + i * o * p.hw, w, x + i * p.img,
-                                 ws + omp_get_thread_num() * each));
-    cx__temp_free(ws);
-    return true;
-}
-
 /* dw (o, K) += gy_n · cols(x_n)ᵀ; buf (c kh kw, hw). */
 static void backward_weight_one(const conv_plan *p, const float *x_n, const float *gy_n,
                                 float *dw, float *buf) {
@@ -137,15 +123,23 @@ static void backward_weight_one(const conv_plan *p, const float *x_n, const floa
                   cols + gi * p->k * p->hw, p->hw, 1.0f, dw + gi * p->og * p->k, p->k);
 }
 
+/* Both gradients of image i while its gy_n is in cache; buf serves cols, then dcols. */
+static void backward_one(const conv_plan *p, int64_t i, const float *x, const float *gy,
+                         const float *w, float *dx, float *dw, float *buf) {
+    const float *gy_n = gy + i * p->o * p->hw;
+    if (dw) backward_weight_one(p, x + i * p->img, gy_n, dw, buf);
+    if (dx) backward_data_one(p, gy_n, w, dx + i * p->img, buf);
+}
+
 CX_VECTORIZE static void add_into(float *dst, const float *src, int64_t len) {
     for (int64_t i = 0; i < len; i++) dst[i] += src[i];
 }
 
-bool cx__conv_backward_weight(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t o,
-                              const float *x, const float *y, float *w) {
+bool cx__conv_backward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t o,
+                       const float *x, const float *gy, const float *w, float *dx, float *dw) {
     conv_plan p = plan_of(g, groups, o);
     int threads = image_threads(n);
-    int64_t each = p.pointwise ? 0 : p.k * groups * p.hw, wlen = o * p.k;
+    int64_t each = p.pointwise ? 0 : p.k * groups * p.hw, wlen = dw ? o * p.k : 0;
     /* per thread: its cols buffer, then (threaded) its private weight gradient (o, K) */
     int64_t stride = each + (threads > 1 ? wlen : 0);
     float *ws = thread_buffers(threads, stride);
@@ -153,16 +147,14 @@ bool cx__conv_backward_weight(const cx_conv_geom *g, int64_t groups, int64_t n, 
     if (threads > 1) {
 #pragma omp parallel num_threads(threads)
         {
-            float *buf = ws + omp_get_thread_num() * stride, *dw = buf + each;
-            memset(dw, 0, (size_t)wlen * sizeof *dw);
+            float *buf = ws + omp_get_thread_num() * stride, *dw_t = dw ? buf + each : NULL;
+            if (dw_t) memset(dw_t, 0, (size_t)wlen * sizeof *dw_t);
 #pragma omp for schedule(static)
-            for (int64_t i = 0; i < n; i++)
-                backward_weight_one(&p, x + i * p.img, y + i * o * p.hw, dw, buf);
+            for (int64_t i = 0; i < n; i++) backward_one(&p, i, x, gy, w, dx, dw_t, buf);
         }
-        for (int t = 0; t < threads; t++) add_into(w, ws + t * stride + each, wlen);
+        for (int t = 0; t < threads && dw; t++) add_into(dw, ws + t * stride + each, wlen);
     } else {
-        for (int64_t i = 0; i < n; i++)
-            backward_weight_one(&p, x + i * p.img, y + i * o * p.hw, w, ws);
+        for (int64_t i = 0; i < n; i++) backward_one(&p, i, x, gy, w, dx, dw, ws);
     }
     cx__temp_free(ws);
     return true;
