@@ -284,8 +284,9 @@ void cx__col2im(const cx_conv_geom *g, const float *cols, float *img);
  *   w [o, g->c / G, kh, kw]                  bias [o] or NULL
  * cx__conv_forward:  y = conv(x, w) + bias, or y += conv(x, w) + bias with accumulate
  * cx__conv_backward: for the grid-side gradient gy, dx += convᵀ(gy, w) (a transposed conv)
- *   when dx is not NULL, and dw += sum over the batch of gy_n · cols(x_n)ᵀ when dw is not
- *   NULL (x may be NULL without dw, w without dx).
+ *   when dx is not NULL, dw += sum over the batch of gy_n · cols(x_n)ᵀ when dw is not NULL,
+ *   db[oc] += the sum of gy's channel oc when db is not NULL (x may be NULL without dw, w
+ *   without dx).
  * Threads go over images (each running a single-threaded sgemm) when the batch has enough
  * images, else to sgemm and im2col. Temporaries come from cx__temp_alloc; false (+ error) only
  * if that fails. */
@@ -293,7 +294,8 @@ bool cx__conv_forward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t 
                       const float *x, const float *w, const float *bias, float *y,
                       bool accumulate);
 bool cx__conv_backward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t o,
-                       const float *x, const float *gy, const float *w, float *dx, float *dw);
+                       const float *x, const float *gy, const float *w, float *dx, float *dw,
+                       float *db);
 /* y [n, c, hw] = b[c] (zeros when b is NULL);  db[c] += sum of y over n and hw. */
 void cx__channel_fill(float *y, const float *b, int64_t n, int64_t c, int64_t hw);
 void cx__channel_sum_add(const float *y, int64_t n, int64_t c, int64_t hw, float *db);

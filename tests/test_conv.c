@@ -78,8 +78,10 @@ static void conv_transpose2d_errors(void **state) {
     assert_null(cx_conv_transpose2d(
         x, w4, NULL, &(cx_conv_transpose2d_params){.stride = {2, 2}, .output_padding = {2, 0}}));
     assert_error(CX_ERR_ARG, "output_padding 2 (height) must be smaller than the stride 2");
-    assert_null(cx_conv_transpose2d(x1, w4, NULL, &(cx_conv_transpose2d_params){.padding = {2, 2}}));
-    assert_error(CX_ERR_SHAPE, "gives no output", "(1 - 1) * 1 - 2 * 2 + 1 * (3 - 1) + 0 + 1 = -1");
+    assert_null(
+        cx_conv_transpose2d(x1, w4, NULL, &(cx_conv_transpose2d_params){.padding = {2, 2}}));
+    assert_error(CX_ERR_SHAPE, "gives no output",
+                 "(1 - 1) * 1 - 2 * 2 + 1 * (3 - 1) + 0 + 1 = -1");
     cx_tensor *y = cx_conv_transpose2d(x, w4, NULL, &(cx_conv_transpose2d_params){.groups = 2});
     assert_non_null(y); /* weight [4, 2, ..] with 2 groups: 4 output channels */
     assert_int_equal(cx_tensor_shape(y)[1], 4);
@@ -133,7 +135,8 @@ static void steady_state_allocates_nothing(void **state) {
                        cx_randn(rng, CX_SHAPE(6, 3, 3, 3)), cx_randn(rng, CX_SHAPE(3))};
     for (int i = 0; i < 4; i++) cx_tensor_set_requires_grad(p[i], true);
     /* batch 4 splits images over threads; batch 1 runs them through threaded sgemm */
-    cx_tensor *xs[2] = {cx_randn(rng, CX_SHAPE(4, 3, 12, 10)), cx_randn(rng, CX_SHAPE(1, 3, 12, 10))};
+    cx_tensor *xs[2] = {cx_randn(rng, CX_SHAPE(4, 3, 12, 10)),
+                        cx_randn(rng, CX_SHAPE(1, 3, 12, 10))};
     for (int i = 0; i < 2; i++) cx_tensor_set_requires_grad(xs[i], true);
     cx_arena *arena = cx_arena_new(0);
     long warm = 0;

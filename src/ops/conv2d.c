@@ -226,15 +226,13 @@ static cx_status conv2d_backward(cx_node *node, cx_tensor *out, const float *gou
     cx_tensor *x = node->in[0], *w = node->in[1], *b = node->n_in > 2 ? node->in[2] : NULL;
     int64_t n = x->shape[0], o = w->shape[0], groups = node->i[P_GROUPS];
     cx_conv_geom g = geom_of(x, w, node->i, out->shape + 2);
-    float *gx = cx__needs_grad(x) ? cx__grad(x) : NULL, *gw = cx__needs_grad(w) ? cx__grad(w) : NULL;
-    if ((cx__needs_grad(x) && !gx) || (cx__needs_grad(w) && !gw)) return cx_last_status();
-    if ((gx || gw) && !cx__conv_backward(&g, groups, n, o, cx__f32(x), gout, cx__f32(w), gx, gw))
+    bool need_b = b && cx__needs_grad(b);
+    float *gx = cx__needs_grad(x) ? cx__grad(x) : NULL;
+    float *gw = cx__needs_grad(w) ? cx__grad(w) : NULL, *gb = need_b ? cx__grad(b) : NULL;
+    if ((cx__needs_grad(x) && !gx) || (cx__needs_grad(w) && !gw) || (need_b && !gb))
         return cx_last_status();
-    if (b && cx__needs_grad(b)) {
-        float *gb = cx__grad(b);
-        if (!gb) return cx_last_status();
-        cx__channel_sum_add(gout, n, o, g.oh * g.ow, gb);
-    }
+    if (!cx__conv_backward(&g, groups, n, o, cx__f32(x), gout, cx__f32(w), gx, gw, gb))
+        return cx_last_status();
     return CX_OK;
 }
 

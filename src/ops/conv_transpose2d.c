@@ -109,7 +109,7 @@ cx_tensor *cx_conv_transpose2d(cx_tensor *x, cx_tensor *weight, cx_tensor *bias,
     if (y) {
         cx__channel_fill(cx__f32(y), c[2] ? cx__f32(c[2]) : NULL, n, o, s.out[0] * s.out[1]);
         if (!cx__conv_backward(&g, s.groups, n, ch, NULL, cx__f32(c[0]), cx__f32(c[1]),
-                               cx__f32(y), NULL)) {
+                               cx__f32(y), NULL, NULL)) {
             cx_tensor_free(y);
             y = NULL;
         }
@@ -132,7 +132,7 @@ static cx_status conv_transpose2d_backward(cx_node *node, cx_tensor *out, const 
     }
     if (cx__needs_grad(w)) {
         float *gw = cx__grad(w);
-        if (!gw || !cx__conv_backward(&g, groups, n, ch, gout, cx__f32(x), NULL, NULL, gw))
+        if (!gw || !cx__conv_backward(&g, groups, n, ch, gout, cx__f32(x), NULL, NULL, gw, NULL))
             return cx_last_status();
     }
     if (b && cx__needs_grad(b)) {
@@ -159,7 +159,8 @@ CONVT_RUN(conv_transpose2d_groups2, true, .groups = 2, .stride = {2, 2})
 CONVT_RUN(conv_transpose2d_nobias, false, .stride = {3, 2}, .output_padding = {2, 1})
 CONVT_RUN(conv_transpose2d_1x1, true, .stride = {0, 0})
 
-#define CONVT_ROW(name_, n_, ...) {.name = #name_, .run = run_##name_, .n_in = n_, .in = {__VA_ARGS__}}
+#define CONVT_ROW(name_, n_, ...)                                                              \
+    {.name = #name_, .run = run_##name_, .n_in = n_, .in = {__VA_ARGS__}}
 
 CX_OP_DEFINE(conv_transpose2d, .backward = conv_transpose2d_backward,
              .tests = (const cx_op_test[]){

@@ -123,12 +123,25 @@ static void backward_weight_one(const conv_plan *p, const float *x_n, const floa
                   cols + gi * p->k * p->hw, p->hw, 1.0f, dw + gi * p->og * p->k, p->k);
 }
 
-/* Both gradients of image i while its gy_n is in cache; buf serves cols, then dcols. */
+/* 16 partial sums, so the loop vectorises without reassociating one float sum. */
+CX_VECTORIZE static float row_sum(const float *row, int64_t len) {
+    float part[16] = {0}, s = 0.0f;
+    int64_t i = 0;
+    for (; i + 16 <= len; i += 16)
+        for (int l = 0; l < 16; l++) part[l] += row[i + l];
+    for (; i < len; i++) s += row[i];
+    for (int l = 0; l < 16; l++) s += part[l];
+    return s;
+}
+
+/* The gradients of image i while its gy_n is in cache; buf serves cols, then dcols. */
 static void backward_one(const conv_plan *p, int64_t i, const float *x, const float *gy,
-                         const float *w, float *dx, float *dw, float *buf) {
+                         const float *w, float *dx, float *dw, float *db, float *buf) {
     const float *gy_n = gy + i * p->o * p->hw;
     if (dw) backward_weight_one(p, x + i * p->img, gy_n, dw, buf);
     if (dx) backward_data_one(p, gy_n, w, dx + i * p->img, buf);
+    if (db)
+        for (int64_t oc = 0; oc < p->o; oc++) db[oc] += row_sum(gy_n + oc * p->hw, p->hw);
 }
 
 CX_VECTORIZE static void add_into(float *dst, const float *src, int64_t len) {
@@ -136,25 +149,31 @@ CX_VECTORIZE static void add_into(float *dst, const float *src, int64_t len) {
 }
 
 bool cx__conv_backward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t o,
-                       const float *x, const float *gy, const float *w, float *dx, float *dw) {
+                       const float *x, const float *gy, const float *w, float *dx, float *dw,
+                       float *db) {
     conv_plan p = plan_of(g, groups, o);
     int threads = image_threads(n);
-    int64_t each = p.pointwise ? 0 : p.k * groups * p.hw, wlen = dw ? o * p.k : 0;
-    /* per thread: its cols buffer, then (threaded) its private weight gradient (o, K) */
-    int64_t stride = each + (threads > 1 ? wlen : 0);
+    int64_t each = p.pointwise ? 0 : p.k * groups * p.hw;
+    int64_t wlen = dw ? o * p.k : 0, blen = db ? o : 0;
+    /* per thread: its cols buffer, then (threaded) its private dw (o, K) and db (o) */
+    int64_t stride = each + (threads > 1 ? wlen + blen : 0);
     float *ws = thread_buffers(threads, stride);
     if (!ws) return false;
     if (threads > 1) {
 #pragma omp parallel num_threads(threads)
         {
-            float *buf = ws + omp_get_thread_num() * stride, *dw_t = dw ? buf + each : NULL;
-            if (dw_t) memset(dw_t, 0, (size_t)wlen * sizeof *dw_t);
+            float *buf = ws + omp_get_thread_num() * stride;
+            float *dw_t = dw ? buf + each : NULL, *db_t = db ? buf + each + wlen : NULL;
+            memset(buf + each, 0, (size_t)(wlen + blen) * sizeof *buf);
 #pragma omp for schedule(static)
-            for (int64_t i = 0; i < n; i++) backward_one(&p, i, x, gy, w, dx, dw_t, buf);
+            for (int64_t i = 0; i < n; i++) backward_one(&p, i, x, gy, w, dx, dw_t, db_t, buf);
         }
-        for (int t = 0; t < threads && dw; t++) add_into(dw, ws + t * stride + each, wlen);
+        for (int t = 0; t < threads; t++) {
+            if (dw) add_into(dw, ws + t * stride + each, wlen);
+            if (db) add_into(db, ws + t * stride + each + wlen, blen);
+        }
     } else {
-        for (int64_t i = 0; i < n; i++) backward_one(&p, i, x, gy, w, dx, dw, ws);
+        for (int64_t i = 0; i < n; i++) backward_one(&p, i, x, gy, w, dx, dw, db, ws);
     }
     cx__temp_free(ws);
     return true;
@@ -166,17 +185,6 @@ void cx__channel_fill(float *y, const float *b, int64_t n, int64_t c, int64_t hw
         float v = b ? b[r % c] : 0.0f, *row = y + r * hw;
         for (int64_t i = 0; i < hw; i++) row[i] = v;
     }
-}
-
-/* 16 partial sums, so the loop vectorises without reassociating one float sum. */
-CX_VECTORIZE static float row_sum(const float *row, int64_t len) {
-    float part[16] = {0}, s = 0.0f;
-    int64_t i = 0;
-    for (; i + 16 <= len; i += 16)
-        for (int l = 0; l < 16; l++) part[l] += row[i + l];
-    for (; i < len; i++) s += row[i];
-    for (int l = 0; l < 16; l++) s += part[l];
-    return s;
 }
 
 /* Threads split channels, so each db[ci] has one writer and a fixed order. */
