@@ -244,8 +244,9 @@ bool cx__conv_out_size(const char *what, int64_t in, int64_t k, int64_t stride, 
                        int64_t dil, bool exact, int64_t *out);
 
 /* Checks shared by the convolution ops (src/ops/conv2d.c), each setting an error naming op:
- * cx__conv_inputs: x, w f32 and 4-D, b f32 or NULL.
- * cx__conv_setting: a (height, width) pair: 0 means 1 when min is 1; below min is CX_ERR_ARG.
+ * cx__conv_inputs: x, w f32 and 4-D with a kernel of at least 1x1, b f32 or NULL.
+ * cx__conv_setting: a (height, width) pair: 0 means 1 when min is 1; below min or above 2^20
+ *   is CX_ERR_ARG.
  * cx__conv_groups: groups (0 means 1) >= 1 dividing channels and outs; the message names
  *   both shapes.
  * cx__conv_error_shapes: appends " (input [..], weight [..])" to the current error.

@@ -44,6 +44,12 @@ static void conv2d_errors_name_shapes(void **state) {
     assert_error(CX_ERR_ARG, "conv2d: stride (0, -2)");
     assert_null(cx_conv2d(x, w3, NULL, &(cx_conv2d_params){.same = true, .stride = {2, 2}}));
     assert_error(CX_ERR_ARG, "'same' needs stride 1");
+    assert_null(cx_conv2d(x, w3, NULL, &(cx_conv2d_params){.padding = {INT64_MAX / 2, 0}}));
+    assert_error(CX_ERR_ARG, "conv2d: padding", "at most");
+    cx_tensor *w0 = cx_zeros(CX_SHAPE(6, 3, 0, 3));
+    assert_null(cx_conv2d(x, w0, NULL, NULL));
+    assert_error(CX_ERR_SHAPE, "empty 0x3 kernel", "[6,3,0,3]");
+    cx_tensor_free(w0);
     assert_null(cx_conv2d(x3, w3, NULL, NULL));
     assert_error(CX_ERR_SHAPE, "need 4 dimensions", "[2,3,7]");
     assert_null(cx_conv2d(NULL, w3, NULL, NULL));

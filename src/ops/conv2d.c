@@ -45,13 +45,17 @@ bool cx__conv_out_size(const char *what, int64_t in, int64_t k, int64_t stride, 
     return true;
 }
 
+/* Settings above this are refused, which keeps every size expression far from overflow. */
+#define SETTING_MAX ((int64_t)1 << 20)
+
 bool cx__conv_setting(const char *op, const char *name, const int64_t in[2], int64_t min,
                       int64_t out[2]) {
     for (int d = 0; d < 2; d++) {
         out[d] = in[d] == 0 && min > 0 ? 1 : in[d];
-        if (out[d] < min) {
-            cx__error(CX_ERR_ARG, "%s: %s (%lld, %lld) must be %s", op, name, (long long)in[0],
-                      (long long)in[1], min > 0 ? "at least 1 (0 means 1)" : "at least 0");
+        if (out[d] < min || out[d] > SETTING_MAX) {
+            cx__error(CX_ERR_ARG, "%s: %s (%lld, %lld) must be %s and at most %lld", op, name,
+                      (long long)in[0], (long long)in[1],
+                      min > 0 ? "at least 1 (0 means 1)" : "at least 0", (long long)SETTING_MAX);
             return false;
         }
     }
@@ -68,6 +72,12 @@ bool cx__conv_inputs(const char *op, const cx_tensor *x, const cx_tensor *w,
                   "[N, C, H, W], weight [out, in, kh, kw])", op,
                   cx__shape_str(x->ndim, x->shape, sx, sizeof sx),
                   cx__shape_str(w->ndim, w->shape, sw, sizeof sw));
+        return false;
+    }
+    if (w->shape[2] < 1 || w->shape[3] < 1) {
+        cx__error(CX_ERR_SHAPE, "%s: weight has an empty %lldx%lld kernel", op,
+                  (long long)w->shape[2], (long long)w->shape[3]);
+        cx__conv_error_shapes(x, w);
         return false;
     }
     return true;
@@ -103,9 +113,9 @@ cx_status cx__conv_error_shapes(const cx_tensor *x, const cx_tensor *w) {
 bool cx__conv_groups(const char *op, int64_t groups_in, int64_t channels, int64_t outs,
                      const cx_tensor *x, const cx_tensor *w, int64_t *groups) {
     *groups = groups_in == 0 ? 1 : groups_in;
-    if (*groups < 1)
-        cx__error(CX_ERR_ARG, "%s: groups %lld must be at least 1 (0 means 1)", op,
-                  (long long)groups_in);
+    if (*groups < 1 || *groups > (channels > 1 ? channels : 1))
+        cx__error(CX_ERR_ARG, "%s: groups %lld must be at least 1 (0 means 1) and at most the "
+                  "%lld input channels", op, (long long)groups_in, (long long)channels);
     else if (channels % *groups != 0)
         cx__error(CX_ERR_SHAPE, "%s: groups %lld does not divide the %lld input channels", op,
                   (long long)*groups, (long long)channels);
