@@ -2,18 +2,27 @@
  * conv.c - batched 2-D convolution kernels on the CPU: im2col + sgemm per image.
  *
  * For image n and group gi (og = o / G output channels, K = c / G * kh * kw):
- *   forward          y_n[gi]  (og, oh ow)  = W[gi] (og, K) · cols(x_n)[gi] (K, oh ow)
- *   backward_data    dcols[gi] (K, oh ow)  = W[gi]ᵀ · gy_n[gi],  then col2im into dx_n
- *   backward_weight  dW[gi]   (og, K)     += gy_n[gi] · cols(x_n)[gi]ᵀ
+ *   forward        y_n[gi]  (og, oh ow)  = W[gi] (og, K) · cols(x_n)[gi] (K, oh ow)
+ *   backward, dx   dcols[gi] (K, oh ow)  = W[gi]ᵀ · gy_n[gi],  then col2im into dx_n
+ *   backward, dW   dW[gi]   (og, K)     += gy_n[gi] · cols(x_n)[gi]ᵀ
+ *   backward, db   db[oc]              += sum of gy_n[oc]
  * A 1x1 kernel with stride 1 and no padding needs no im2col: cols(x_n) is x_n itself.
+ * cols is rebuilt in backward rather than kept from forward: kept, it would be the whole
+ * batch's (85 MB for mnist_cnn's second layer) going through memory, where rebuilt it is one
+ * image's, in cache.
  *
  * Threads: with at least as many images as threads, each thread takes whole images and runs
  * a single-threaded sgemm on its own cols buffer (OpenBLAS runs single-threaded inside an
  * active OpenMP region), which keeps every buffer of an image in that core's cache and leaves
  * no serial im2col between products. With fewer images, images go one after another and
  * sgemm and im2col thread themselves. sgemm is never called from an inactive region (see
- * FOR_BATCHES in src/ops/matmul.c). The weight gradient is summed per thread into private
- * buffers, added in thread order afterwards so a given thread count gives the same bits.
+ * FOR_BATCHES in src/ops/matmul.c). Weight and bias gradients are summed per thread into
+ * private buffers, added in thread order afterwards so a given thread count gives the same
+ * bits.
+ *
+ * Measured alternatives (bench/conv.c, 2 threads): own loops in place of sgemm for a few rows
+ * of cols (the 1-channel first layer, K = 9) were slower than OpenBLAS; tiling the grid so a
+ * tile's cols stays in L2 did not speed up the VGG shapes.
  */
 #include "cortex_impl.h"
 
