@@ -2,7 +2,8 @@
  * checkpoint.c - a whole training run in one safetensors file, so `cortex eval FILE` and
  * `--resume FILE` need nothing else.
  *
- * Tensors:  every model parameter under its state_dict name ("1.weight"), each optimizer
+ * Tensors:  every model parameter and buffer under its state_dict name ("1.weight",
+ *           "2.running_mean"), each optimizer
  *           buffer as "optim.<parameter name>.<buffer>" ("optim.1.weight.exp_avg"), and the
  *           model's dropout generator as the u8 tensor "rng.state".
  * Metadata: "format"    "cortex-checkpoint-1"
@@ -156,7 +157,8 @@ cx_status cx_checkpoint_save(const char *path, cx_model *m, const cx_optim *o,
                              const cx_train_state *state) {
     if (!path || !m || !state) return cx__error(CX_ERR_ARG, "checkpoint save: NULL argument");
     int n_params = cx_model_num_param_tensors(m), n_state = o ? cx_optim_state_count(o) : 0;
-    int n = n_params + n_state + 1;
+    int n_buffers = cx_model_num_buffers(m);
+    int n = n_params + n_buffers + n_state + 1;
     const char **names = cx__calloc((size_t)n * sizeof *names);
     cx_tensor **tensors = cx__calloc((size_t)n * sizeof *tensors);
     char *name_block = cx__calloc((size_t)(n_state ? n_state : 1) * 256);
@@ -181,6 +183,10 @@ cx_status cx_checkpoint_save(const char *path, cx_model *m, const cx_optim *o,
         }
         names[n_params + i] = nm;
         tensors[n_params + i] = cx_optim_state_tensor(o, i);
+    }
+    for (int i = 0; i < n_buffers; i++) {
+        names[n_params + n_state + i] = cx_model_buffer_name(m, i);
+        tensors[n_params + n_state + i] = cx_model_buffer(m, i);
     }
     cx_rng_get_state(cx_model_rng(m), cx_tensor_data(rng));
     names[n - 1] = RNG_TENSOR;
