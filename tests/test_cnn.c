@@ -391,6 +391,33 @@ static void golden_graph(void **state) {
     cx_safetensors_close(g);
 }
 
+/* A checkpoint keeps the running statistics and what is frozen. */
+static void checkpoint_buffers(void **state) {
+    (void)state;
+    assert_non_null(cx_test_scratch_new("cnn"));
+    cx_model *m = cx_test_model("[model]\ninput = 2,3,3\n[conv2d]\nfilters = 2\nkernel = 1\n"
+                                "trainable = false\n[batchnorm]\n[flatten]\n[dense]\nunits = 2\n");
+    float *rv = cx_tensor_f32(cx_model_buffer(m, 1));
+    rv[0] = 3.5f;
+    rv[1] = 0.25f;
+    cx_train_state ts = {.epoch = 1};
+    const char *path = cx_test_path("bn.safetensors");
+    assert_int_equal(cx_checkpoint_save(path, m, NULL, &ts), CX_OK);
+    cx_model *back = cx_checkpoint_load(path, NULL, NULL);
+    if (!back) fail_msg("%s", cx_last_error());
+    cx_test_compare("1.running_var", cx_model_buffer(back, 1), cx_model_buffer(m, 1), 0);
+    assert_false(cx_model_param_trainable(back, 0));
+    assert_true(cx_model_param_trainable(back, 2));
+    cx_model_free(back);
+    cx_model_free(m);
+    /* a model of shapes only has nothing to save */
+    m = cx_model_load_config_shapes("models/lenet5.cfg");
+    assert_int_equal(cx_checkpoint_save(path, m, NULL, &ts), CX_ERR_UNSUPPORTED);
+    cx_model_free(m);
+    cx_test_scratch_remove();
+    cx_clear_error();
+}
+
 /* ---- batch norm ---- */
 
 /* Per channel c of x (N, C, L): mean and (biased) variance. */
@@ -589,6 +616,7 @@ CX_TEST_GROUP(cnn) {
         cmocka_unit_test(model_totals),
         cmocka_unit_test(summary_resnet18),
         cmocka_unit_test(golden_graph),
+        cmocka_unit_test(checkpoint_buffers),
         cmocka_unit_test(batchnorm_train_eval),
         cmocka_unit_test(freezing),
         cmocka_unit_test(steady_state_allocates_nothing),

@@ -30,7 +30,7 @@ typedef struct {
     char dataset[64];    /* the training data's name ("mnist"), for class names; may be "" */
 } cx_train_state;
 
-/* One safetensors file: every parameter under its name, the optimizer state under
+/* One safetensors file: every parameter and buffer under its name, the optimizer state under
  * "optim.<name>" (if o is not NULL), and metadata: the model config text, the optimizer kind
  * and hyper-parameters and step count, the training state and the model's RNG state. Written
  * atomically: on failure path keeps its previous contents. */
