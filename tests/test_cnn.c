@@ -270,6 +270,54 @@ static void graph_c_api(void **state) {
     cx_clear_error();
 }
 
+/* Each layer hands its settings to its op: the model's output equals the ops called directly
+ * with the same weights. */
+static void layers_match_ops(void **state) {
+    (void)state;
+    cx_model *m = cx_test_model(
+        "[model]\ninput = 2,5,5\n"
+        "[conv_transpose2d]\nfilters = 4\nkernel = 3\nstride = 2\npadding = 1\n"
+        "output_padding = 1\ngroups = 2\n"
+        "[avgpool2d]\nkernel = 3\nstride = 2\npadding = 1\ncount_include_pad = false\n"
+        "[upsample]\nsize = 7,6\nmode = bilinear\nalign_corners = true\n"
+        "[conv2d]\nfilters = 2\nkernel = 3,2\nstride = 2,1\ndilation = 2,1\nfloor = true\n"
+        "bias = false\n"
+        "[maxpool2d]\nkernel = 2\ndilation = 1,2\nceil_mode = true\n"
+        "[adaptiveavgpool2d]\nsize = 2,3\n[flatten]\n[batchnorm]\n");
+    cx_tensor *x = cx_randn(NULL, CX_SHAPE(3, 2, 5, 5));
+    cx_tensor *y = cx_model_forward(m, x);
+    if (!y) fail_msg("%s", cx_last_error());
+    cx_conv_transpose2d_params ct = {.stride = {2, 2}, .padding = {1, 1},
+                                     .output_padding = {1, 1}, .groups = 2};
+    cx_pool2d_params avg = {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1},
+                            .exclude_pad = true};
+    cx_conv2d_params cv = {.stride = {2, 1}, .dilation = {2, 1}};
+    cx_pool2d_params mx = {.kernel = {2, 2}, .dilation = {1, 2}, .ceil_mode = true};
+    cx_tensor *h[8];
+    h[0] = cx_conv_transpose2d(x, cx_model_param(m, 0), cx_model_param(m, 1), &ct);
+    h[1] = cx_avg_pool2d(h[0], &avg);
+    h[2] = cx_upsample2d(h[1], 7, 6, CX_UPSAMPLE_BILINEAR, true);
+    h[3] = cx_conv2d(h[2], cx_model_param(m, 2), NULL, &cv);
+    h[4] = cx_max_pool2d(h[3], &mx);
+    h[5] = cx_adaptive_avg_pool2d(h[4], 2, 3);
+    h[6] = cx_reshape(h[5], CX_SHAPE(3, 12));
+    h[7] = cx_batch_norm(h[6], cx_model_param(m, 3), cx_model_param(m, 4), cx_model_buffer(m, 0),
+                         cx_model_buffer(m, 1), false, 0.1f, 1e-5f);
+    for (int i = 0; i < 6; i++) {
+        int64_t s[CX_MAX_DIMS];
+        int nd = cx_model_layer_output_shape(m, i, s);
+        if (!h[i]) fail_msg("op %d: %s", i, cx_last_error());
+        assert_int_equal(cx_tensor_ndim(h[i]), nd + 1);
+        assert_memory_equal(cx_tensor_shape(h[i]) + 1, s, (size_t)nd * sizeof *s);
+    }
+    cx_test_compare("model vs ops", y, h[7], 1e-5f);
+    for (int i = 0; i < 8; i++)
+        cx_tensor_free(h[i]);
+    cx_tensor_free(x);
+    cx_tensor_free(y);
+    cx_model_free(m);
+}
+
 /* ---- the models in models/ ---- */
 
 static void model_totals(void **state) {
@@ -613,6 +661,7 @@ CX_TEST_GROUP(cnn) {
         cmocka_unit_test(summary_cli_error),
         cmocka_unit_test(graph_config_round_trip),
         cmocka_unit_test(graph_c_api),
+        cmocka_unit_test(layers_match_ops),
         cmocka_unit_test(model_totals),
         cmocka_unit_test(summary_resnet18),
         cmocka_unit_test(golden_graph),
