@@ -10,11 +10,11 @@
  * reader flags the lines it made up.
  *
  * The model is built as the text is read: a section is added when the next one begins (or
- * the text ends), so every error names the line of its section. That is also why references
- * to earlier layers (`input = block1`, `from = -3`) resolve while a section is read: every
- * earlier section is in the model by then. Sizes are checked before
- * anything is allocated: 1 MiB of text, CX_MODEL_MAX_LAYERS layers, key ranges, and the
- * model's parameter limit (checked by cx__model_add before it grows the buffers).
+ * the text ends), so every error names the line of its section, and references to earlier
+ * layers (`input = block1`, `from = -3`) resolve while a section is read, since every earlier
+ * section is in the model by then. Sizes are checked before anything is allocated: 1 MiB of
+ * text, CX_MODEL_MAX_LAYERS layers, key ranges, and the model's parameter limit (checked by
+ * cx__model_add before it grows the buffers).
  */
 #include "nn/layer.h" /* defines: layer kinds and keys, cx__model_add */
 
