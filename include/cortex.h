@@ -367,7 +367,8 @@ typedef struct cx_safetensors cx_safetensors;
  * file size, before anything is allocated from it. Tensor data is read by cx_safetensors_get.
  * Returns a handle the caller closes with cx_safetensors_close, or NULL and an error naming
  * the file (and the tensor): CX_ERR_IO (cannot open or read), CX_ERR_FORMAT (not safetensors,
- * truncated, inconsistent), CX_ERR_UNSUPPORTED (a dtype other than F32, I32, U8). */
+ * truncated, inconsistent), CX_ERR_UNSUPPORTED (a dtype other than F32, I32, U8). I64 tensors
+ * named "*.num_batches_tracked" (the step counter of torch's BatchNorm) are left out. */
 cx_safetensors *cx_safetensors_open(const char *path);
 /* Closes f; every string it returned becomes invalid. NULL is a no-op. */
 void cx_safetensors_close(cx_safetensors *f);

@@ -65,6 +65,33 @@ void cx_test_assert_error(cx_tensor *t, cx_status status, const char *needle) {
     cx_clear_error();
 }
 
+cx_model *cx_test_model(const char *text) {
+    cx_model *m = cx_model_from_config(text, "test.cfg", NULL);
+    if (!m) fail_msg("%s", cx_last_error());
+    return m;
+}
+
+void cx_test_compare(const char *what, cx_tensor *got, cx_tensor *want, float tol) {
+    if (!got || !want) fail_msg("%s: missing (%s)", what, cx_last_error());
+    int64_t n = cx_tensor_numel(want);
+    assert_int_equal(cx_tensor_numel(got), n);
+    float *a = malloc((size_t)n * 4 + 4), *b = malloc((size_t)n * 4 + 4);
+    assert_int_equal(cx_tensor_copy_to(got, a, (size_t)n * 4), CX_OK);
+    assert_int_equal(cx_tensor_copy_to(want, b, (size_t)n * 4), CX_OK);
+    cx_test_assert_close(what, a, b, n, tol);
+    free(a);
+    free(b);
+}
+
+void cx_test_config_error(const char *text, const char *const *parts) {
+    cx_clear_error();
+    cx_model *m = cx_model_from_config(text, "bad.cfg", NULL);
+    if (m) fail_msg("accepted: %s", text);
+    const char *e = cx_last_error();
+    for (int i = 0; parts[i]; i++)
+        if (!strstr(e, parts[i])) fail_msg("message \"%s\" lacks \"%s\"", e, parts[i]);
+}
+
 long cx_test_allocs;
 long cx_test_fail_countdown = -1;
 
@@ -82,6 +109,47 @@ static void counting_free(void *p, void *ctx) {
 }
 
 const cx_allocator cx_test_counting_allocator = {counting_alloc, counting_free, NULL};
+
+void cx_test_steady_state(const char *config, int64_t batch, int classes, int steps, float lr) {
+    cx_set_allocator(&cx_test_counting_allocator);
+    cx_model *m = cx_model_from_config(config, "steady.cfg", NULL);
+    if (!m) fail_msg("%s", cx_last_error());
+    cx_model_set_training(m, true);
+    int64_t shape[CX_MAX_DIMS] = {batch};
+    int nd = cx_model_input_shape(m, shape + 1) + 1;
+    cx_tensor *x = cx_randn(NULL, nd, shape), *labels = cx_tensor_new(CX_DTYPE_I32, 1, &batch);
+    for (int64_t i = 0; i < batch; i++)
+        ((int32_t *)cx_tensor_data(labels))[i] = (int32_t)(i % classes);
+    cx_arena *arena = cx_arena_new(0);
+    long warm = 0;
+    float first = 0, last = 0;
+    for (int step = 0; step < steps; step++) {
+        if (step == 3) warm = cx_test_allocs;
+        cx_arena_begin(arena);
+        cx_tensor *loss = cx_model_loss(m, x, labels, NULL);
+        if (!loss) fail_msg("step %d: %s", step, cx_last_error());
+        assert_int_equal(cx_backward(loss), CX_OK);
+        last = cx_tensor_item(loss);
+        if (step == 0) first = last;
+        float *p = cx_model_params_flat(m);
+        const float *g = cx_model_grads_flat(m);
+        for (int64_t i = 0; i < cx_model_num_params(m); i++)
+            p[i] -= lr * g[i];
+        cx_model_zero_grad(m);
+        cx_arena_end(arena);
+        cx_arena_reset(arena);
+    }
+    long allocs = cx_test_allocs - warm;
+    print_message("allocations in %d steady-state steps: %ld; loss %.4f -> %.4f\n", steps - 3,
+                  allocs, first, last);
+    assert_int_equal(allocs, 0);
+    assert_true(last < first);
+    cx_arena_free(arena);
+    cx_tensor_free(x);
+    cx_tensor_free(labels);
+    cx_model_free(m);
+    cx_set_allocator(NULL);
+}
 
 static char scratch[96];
 

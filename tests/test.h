@@ -34,6 +34,13 @@ void cx_test_assert_close(const char *what, const float *a, const float *b, int6
 /* Asserts that an op failed: t is NULL, the last status is status and the last message
  * contains needle (printing both otherwise); then clears the error. */
 void cx_test_assert_error(cx_tensor *t, cx_status status, const char *needle);
+/* Models for tests: the model of config text (named "test.cfg"), failing the test with the
+ * message if it is refused; cx_test_config_error asserts that text ("bad.cfg") is refused
+ * with a message containing every string of parts (NULL-terminated). */
+cx_model *cx_test_model(const char *text);
+void cx_test_config_error(const char *text, const char *const *parts);
+/* Asserts got and want have the same number of elements, close as cx_test_assert_close. */
+void cx_test_compare(const char *what, cx_tensor *got, cx_tensor *want, float tol);
 
 /* A fresh scratch directory for a group's files, "$TMPDIR/cx_<group>_XXXXXX" (NULL and a
  * message if it cannot be made); cx_test_path(name) is "<dir>/<name>" in one of 8 rotating
@@ -54,5 +61,11 @@ int cx_test_input_ndim(const cx_test_input *spec);
 extern long cx_test_allocs;
 extern long cx_test_fail_countdown;
 extern const cx_allocator cx_test_counting_allocator;
+
+/* Builds config's model with cx_test_counting_allocator installed and trains it for steps
+ * steps on one random batch (labels i % classes), each step in one arena reset after it,
+ * updating the flat parameters by plain SGD (lr). Asserts that the steps after the first 3
+ * (warm-up) allocate nothing from the heap and that the loss falls. */
+void cx_test_steady_state(const char *config, int64_t batch, int classes, int steps, float lr);
 
 #endif

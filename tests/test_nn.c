@@ -19,26 +19,6 @@ static const char golden_body[] =
     "[tanh]\n[dropout]\nrate = 0.3\n[dense]\nunits = 10\n[gelu]\n[dense]\nunits = 8\n"
     "[elu]\nalpha = 0.7\n[dense]\nunits = 6\n[leaky_relu]\nslope = 0.2\n[dense]\nunits = 4\n";
 
-static cx_model *from_text(const char *text) {
-    cx_model *m = cx_model_from_config(text, "test.cfg", NULL);
-    if (!m) print_error("%s\n", cx_last_error());
-    assert_non_null(m);
-    return m;
-}
-
-static void compare(const char *what, cx_tensor *got, cx_tensor *want, float tol) {
-    assert_non_null(got);
-    assert_non_null(want);
-    int64_t n = cx_tensor_numel(want);
-    assert_int_equal(cx_tensor_numel(got), n);
-    float *a = malloc((size_t)n * 4 + 4), *b = malloc((size_t)n * 4 + 4);
-    assert_int_equal(cx_tensor_copy_to(got, a, (size_t)n * 4), CX_OK);
-    assert_int_equal(cx_tensor_copy_to(want, b, (size_t)n * 4), CX_OK);
-    cx_test_assert_close(what, a, b, n, tol);
-    free(a);
-    free(b);
-}
-
 /* ---- golden against torch.nn ---- */
 
 static void golden_case(const char *name, const char *final, cx_loss loss, const char *target) {
@@ -46,7 +26,7 @@ static void golden_case(const char *name, const char *final, cx_loss loss, const
     if (!g) fail_msg("%s; run `make golden`", cx_last_error());
     char text[1024], key[64];
     snprintf(text, sizeof text, "%s[%s]\n", golden_body, final);
-    cx_model *m = from_text(text);
+    cx_model *m = cx_test_model(text);
     assert_int_equal(cx_model_set_loss(m, loss), CX_OK);
     assert_int_equal(cx_model_load_weights(m, g), CX_OK);
     cx_tensor *x = cx_safetensors_get(g, "x"), *t = cx_safetensors_get(g, target);
@@ -55,26 +35,26 @@ static void golden_case(const char *name, const char *final, cx_loss loss, const
     cx_tensor *out = cx_model_forward(m, x);
     snprintf(key, sizeof key, "%s.out", name);
     cx_tensor *want = cx_safetensors_get(g, key);
-    compare(key, out, want, 1e-5f);
+    cx_test_compare(key, out, want, 1e-5f);
     cx_tensor_free(want);
     cx_tensor_free(out);
 
     cx_tensor *l = cx_model_loss(m, x, t, NULL);
     snprintf(key, sizeof key, "%s.loss", name);
     want = cx_safetensors_get(g, key);
-    compare(key, l, want, 1e-5f);
+    cx_test_compare(key, l, want, 1e-5f);
     cx_tensor_free(want);
     assert_int_equal(cx_backward(l), CX_OK);
     cx_tensor_free(l);
     snprintf(key, sizeof key, "%s.grad.x", name);
     want = cx_safetensors_get(g, key);
-    compare(key, cx_tensor_grad(x), want, 1e-5f);
+    cx_test_compare(key, cx_tensor_grad(x), want, 1e-5f);
     cx_tensor_free(want);
     assert_int_equal(cx_model_num_param_tensors(m), 12);
     for (int i = 0; i < cx_model_num_param_tensors(m); i++) {
         snprintf(key, sizeof key, "%s.grad.%s", name, cx_model_param_name(m, i));
         want = cx_safetensors_get(g, key);
-        compare(key, cx_tensor_grad(cx_model_param(m, i)), want, 1e-5f);
+        cx_test_compare(key, cx_tensor_grad(cx_model_param(m, i)), want, 1e-5f);
         cx_tensor_free(want);
     }
     cx_tensor_free(x);
@@ -117,10 +97,10 @@ static void init_matches_torch(void **state) {
         char key[64];
         snprintf(key, sizeof key, i ? "init.%s" : "init.%s.weight", init_names[i]);
         cx_tensor *want = cx_safetensors_get(g, key);
-        compare(key, cx_model_param(m, 0), want, 1e-6f);
+        cx_test_compare(key, cx_model_param(m, 0), want, 1e-6f);
         cx_tensor_free(want);
         cx_tensor *bias = i ? cx_zeros(CX_SHAPE(30)) : cx_safetensors_get(g, "init.default.bias");
-        compare("bias", cx_model_param(m, 1), bias, 1e-6f);
+        cx_test_compare("bias", cx_model_param(m, 1), bias, 1e-6f);
         cx_tensor_free(bias);
         cx_model_free(m);
         cx_rng_free(rng);
@@ -178,17 +158,8 @@ static void init_statistics(void **state) {
 
 /* ---- config files ---- */
 
-static void expect_config_error(const char *text, const char *const *parts) {
-    cx_clear_error();
-    cx_model *m = cx_model_from_config(text, "bad.cfg", NULL);
-    if (m) fail_msg("accepted: %s", text);
-    const char *e = cx_last_error();
-    for (int i = 0; parts[i]; i++)
-        if (!strstr(e, parts[i])) fail_msg("message \"%s\" lacks \"%s\"", e, parts[i]);
-}
-
 #define EXPECT_CONFIG_ERROR(text, ...)                                                             \
-    expect_config_error(text, (const char *const[]){__VA_ARGS__, NULL})
+    cx_test_config_error(text, (const char *const[]){__VA_ARGS__, NULL})
 
 static void config_errors(void **state) {
     (void)state;
@@ -198,7 +169,8 @@ static void config_errors(void **state) {
         const char *parts[6];
     } cases[] = {
         {"[model]\ninput = 4\n\n[conv]\n",
-         {"bad.cfg:4:", "[conv]", "valid sections: model, dense, dropout, elu, flatten", "tanh"}},
+         {"bad.cfg:4:", "[conv]", "valid sections: model, adaptiveavgpool2d, add", "dense, dropout",
+          "tanh"}},
         {"[model]\ninput = 4\n[dense]\nunits = 3\nunit = 2\n",
          {"bad.cfg:5:", "'unit'", "valid keys: units, bias, init, init_scale, activation"}},
         {"[model]\ninput = 4\n[relu]\nslope = 2\n", {"bad.cfg:4:", "takes no keys"}},
@@ -227,7 +199,7 @@ static void config_errors(void **state) {
         {"[model]\ninput = 4\n[dense]\nunits = 3\nunits = 4\n", {"bad.cfg:5:", "twice"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        expect_config_error(cases[i].text, cases[i].parts);
+        cx_test_config_error(cases[i].text, cases[i].parts);
     /* absurd sizes are refused before anything is allocated */
     EXPECT_CONFIG_ERROR("[model]\ninput = 100000,100000\n[flatten]\n[dense]\nunits = 100000\n",
                         "bad.cfg:4:", "layer 1 (dense) on input [N,10000000000]",
@@ -264,13 +236,13 @@ static void config_round_trip(void **state) {
         "[dense]\nunits = 5\nbias = false\ninit = uniform\ninit_scale = 0.125\n\n[elu]\n\n"
         "[flatten]\n\n[dropout]\n\n[dense]\nunits = 7\ninit = he_normal\n\n"
         "[leaky_relu]\nslope = 0.3\n\n[dense]\nunits = 2\n\n[sigmoid]\n";
-    cx_model *m = from_text(text);
+    cx_model *m = cx_test_model(text);
     assert_string_equal(cx_model_config(m), canonical);
     assert_int_equal(cx_model_num_layers(m), 8);
     assert_string_equal(cx_model_layer_kind(m, 1), "elu"); /* activation = elu: its own layer */
     assert_string_equal(cx_model_param_name(m, 1), "4.weight");
     assert_int_equal(cx_model_get_loss(m), CX_LOSS_BCE);
-    cx_model *m2 = from_text(cx_model_config(m));
+    cx_model *m2 = cx_test_model(cx_model_config(m));
     assert_string_equal(cx_model_config(m2), canonical);
     assert_int_equal(cx_model_num_params(m2), cx_model_num_params(m));
     for (int i = 0; i < cx_model_num_layers(m); i++) {
@@ -388,7 +360,7 @@ static void flat_parameters(void **state) {
     cx_arena *a = cx_arena_new(0);
     cx_arena_begin(a);
     cx_model *m =
-        from_text("[model]\ninput = 3\n[dense]\nunits = 4\n[dense]\nunits = 2\nbias = false\n");
+        cx_test_model("[model]\ninput = 3\n[dense]\nunits = 4\n[dense]\nunits = 2\nbias = false\n");
     cx_arena_end(a);
     cx_arena_reset(a);
     cx_arena_free(a);
@@ -428,7 +400,7 @@ static void dropout_train_eval(void **state) {
     const float *xd = cx_tensor_f32(x);
     assert_false(cx_model_training(m));
     cx_tensor *y = cx_model_forward(m, x);
-    compare("eval", y, x, 0);
+    cx_test_compare("eval", y, x, 0);
     cx_tensor_free(y);
 
     cx_model_set_training(m, true);
@@ -457,7 +429,7 @@ static void dropout_train_eval(void **state) {
     cx_tensor *y1 = cx_model_forward(m, x);
     cx_model_seed(m, 11);
     cx_tensor *y2 = cx_model_forward(m, x);
-    compare("same seed", y1, y2, 0);
+    cx_test_compare("same seed", y1, y2, 0);
     cx_tensor_free(y1);
     cx_tensor_free(y2);
     cx_tensor_free(x);
@@ -467,16 +439,16 @@ static void dropout_train_eval(void **state) {
 /* cx_model_loss folds a final softmax / sigmoid: logits are the input of that layer. */
 static void loss_folds_final_activation(void **state) {
     (void)state;
-    cx_model *m = from_text("[model]\ninput = 5\n[dense]\nunits = 3\n[softmax]\n");
+    cx_model *m = cx_test_model("[model]\ninput = 5\n[dense]\nunits = 3\n[softmax]\n");
     cx_tensor *x = cx_randn(NULL, CX_SHAPE(4, 5));
     int32_t lab[4] = {0, 1, 2, 1};
     cx_tensor *labels = cx_from_data(CX_DTYPE_I32, CX_SHAPE(4), lab), *logits = NULL;
     cx_tensor *loss = cx_model_loss(m, x, labels, &logits);
     assert_non_null(loss);
     cx_tensor *probs = cx_model_forward(m, x), *again = cx_softmax(logits, -1);
-    compare("softmax(logits)", again, probs, 1e-6f);
+    cx_test_compare("softmax(logits)", again, probs, 1e-6f);
     cx_tensor *want = cx_cross_entropy(logits, labels, CX_REDUCTION_MEAN);
-    compare("loss", loss, want, 1e-6f);
+    cx_test_compare("loss", loss, want, 1e-6f);
     cx_tensor_free(want);
     cx_tensor *bad = cx_zeros(CX_SHAPE(4, 3));
     assert_null(cx_model_loss(m, x, bad, NULL)); /* cross-entropy takes i32 labels */
@@ -508,7 +480,7 @@ static void shift(float *v, const float *d, int64_t n, float t) {
 }
 
 static void gradcheck_model(const char *text, cx_tensor *target) {
-    cx_model *m = from_text(text);
+    cx_model *m = cx_test_model(text);
     cx_model_set_training(m, true);
     cx_rng *rng = cx_rng_new(99);
     int64_t in[CX_MAX_DIMS];
@@ -581,44 +553,10 @@ static void gradcheck_models(void **state) {
 
 static void steady_state_allocates_nothing(void **state) {
     (void)state;
-    cx_set_allocator(&cx_test_counting_allocator);
-    cx_model *m = from_text("[model]\ninput = 1,4,5\n[flatten]\n[dense]\nunits = 32\n"
-                            "activation = relu\n[dropout]\nrate = 0.1\n[dense]\nunits = 32\n"
-                            "activation = relu\n[dense]\nunits = 10\n");
-    cx_model_set_training(m, true);
-    cx_tensor *x = cx_randn(NULL, CX_SHAPE(16, 1, 4, 5));
-    int32_t lab[16];
-    for (int i = 0; i < 16; i++)
-        lab[i] = i % 10;
-    cx_tensor *labels = cx_from_data(CX_DTYPE_I32, CX_SHAPE(16), lab);
-    cx_arena *arena = cx_arena_new(0);
-    float first = 0, last = 0;
-    long warm = 0;
-    for (int step = 0; step < 20; step++) {
-        if (step == 3) warm = cx_test_allocs;
-        cx_arena_begin(arena);
-        cx_tensor *loss = cx_model_loss(m, x, labels, NULL);
-        assert_non_null(loss);
-        assert_int_equal(cx_backward(loss), CX_OK);
-        last = cx_tensor_item(loss);
-        if (step == 0) first = last;
-        float *p = cx_model_params_flat(m);
-        const float *g = cx_model_grads_flat(m);
-        for (int64_t i = 0; i < cx_model_num_params(m); i++)
-            p[i] -= 0.1f * g[i];
-        cx_model_zero_grad(m);
-        cx_arena_end(arena);
-        cx_arena_reset(arena);
-    }
-    print_message("allocations in 17 steady-state model steps: %ld; loss %.4f -> %.4f\n",
-                  cx_test_allocs - warm, first, last);
-    assert_int_equal(cx_test_allocs - warm, 0);
-    assert_true(last < first);
-    cx_arena_free(arena);
-    cx_tensor_free(x);
-    cx_tensor_free(labels);
-    cx_model_free(m);
-    cx_set_allocator(NULL);
+    cx_test_steady_state("[model]\ninput = 1,4,5\n[flatten]\n[dense]\nunits = 32\n"
+                         "activation = relu\n[dropout]\nrate = 0.1\n[dense]\nunits = 32\n"
+                         "activation = relu\n[dense]\nunits = 10\n",
+                         16, 10, 20, 0.1f);
 }
 
 /* ---- failed allocations ---- */

@@ -26,9 +26,42 @@
  *     [dropout]            ;       leaky_relu (slope = 0.01), elu (alpha = 1)
  *     rate = 0.5
  *
- * A [dense] section may also say `activation = relu` (Keras style): the activation then
- * becomes its own layer right after it, with the next index. Unknown sections or keys, bad
- * values and shapes that do not fit are errors naming the file, the line and the valid choices.
+ * A [dense] or [conv2d] section may also say `activation = relu` (Keras style): the activation
+ * then becomes its own layer right after it, with the next index. Unknown sections or keys,
+ * bad values and shapes that do not fit are errors naming the file, the line and the valid
+ * choices.
+ *
+ * Images (NCHW; pairs are "3" or "height,width"):
+ *
+ *     [conv2d]             ; filters = 32, kernel = 3 | 3,5, stride = 1, dilation = 1,
+ *     filters = 32         ; padding = 0 | N | N,M | same | valid, groups = 1, bias = true,
+ *     kernel = 3           ; init = default (torch's), floor = false (see below), activation
+ *     [conv_transpose2d]   ; filters, kernel, stride, padding, output_padding, dilation,
+ *                          ; groups, bias, init
+ *     [maxpool2d]          ; kernel = 2, stride = kernel, padding = 0, dilation = 1,
+ *     [avgpool2d]          ; ceil_mode = false; avgpool2d: count_include_pad = true
+ *     [globalavgpool2d]    ; to 1x1;  [adaptiveavgpool2d] size = 6 | 6,6
+ *     [batchnorm]          ; over channels of [C] or [C,H,W] samples: momentum = 0.1,
+ *                          ; eps = 1e-5, affine = true; running statistics are buffers
+ *     [upsample]           ; scale = 2 or size = H,W; mode = nearest | bilinear,
+ *                          ; align_corners = false
+ *
+ * A convolution whose size arithmetic leaves a remainder ((7 - 3) / 3 + 1) is refused when
+ * the model is built, with the arithmetic and a padding that fits, unless it says
+ * `floor = true` (torch drops the remainder silently); pooling follows torch's floor (or
+ * ceil_mode) rule without refusing. An output size below 1 is always refused.
+ *
+ * Graphs (ResNet, Inception): any layer may say `name = block1` and `input = NAME | -N` (take
+ * its input from that earlier layer, or from the layer N before this one; `input` alone names
+ * the model input); by default a layer takes the previous layer's output. Layer numbers count
+ * every layer of the model, so an `activation = relu` counts as one.
+ *
+ *     [add]                ; previous output + the output of `from = NAME | -N` (same shape)
+ *     from = block1
+ *     [concat]             ; the listed outputs joined along the channels (dim 1 of the batch)
+ *     layers = -1,branch3,branch5,pool
+ *
+ * Every layer with parameters may say `trainable = false` (frozen: see cx_model_freeze).
  */
 #ifndef CORTEX_NN_H
 #define CORTEX_NN_H
@@ -94,6 +127,42 @@ typedef enum {
 } cx_activation;
 cx_status cx_model_add_activation(cx_model *m, cx_activation act, float param);
 
+/* Image layers (NCHW samples [C, H, W]); parameters as torch.nn's layers of the same name,
+ * default init as torch (kaiming_uniform(a=sqrt(5)) weights, U(±1/sqrt(fan_in)) biases).
+ * params NULL = the op's defaults. Sizes that do not fit are refused with the arithmetic. */
+/* Conv2d: weight [filters, C/groups, kh, kw], bias [filters]. */
+cx_status cx_model_add_conv2d(cx_model *m, int64_t filters, int64_t kh, int64_t kw,
+                              const cx_conv2d_params *params, bool bias, cx_rng *rng);
+/* ConvTranspose2d: weight [C, filters/groups, kh, kw], bias [filters]. */
+cx_status cx_model_add_conv_transpose2d(cx_model *m, int64_t filters, int64_t kh, int64_t kw,
+                                        const cx_conv_transpose2d_params *params, bool bias,
+                                        cx_rng *rng);
+cx_status cx_model_add_max_pool2d(cx_model *m, const cx_pool2d_params *params);
+cx_status cx_model_add_avg_pool2d(cx_model *m, const cx_pool2d_params *params);
+cx_status cx_model_add_adaptive_avg_pool2d(cx_model *m, int64_t out_h, int64_t out_w);
+cx_status cx_model_add_global_avg_pool2d(cx_model *m); /* to [C, 1, 1] */
+/* BatchNorm1d on [C] samples, BatchNorm2d on [C, H, W]: weight/bias [C] if affine, buffers
+ * running_mean (0) and running_var (1). Normalises with batch statistics and updates the
+ * running ones in training mode (cx_model_set_training), uses the running ones otherwise.
+ * torch's defaults: momentum 0.1, eps 1e-5. */
+cx_status cx_model_add_batchnorm(cx_model *m, float momentum, float eps, bool affine);
+/* Resizes to [C, out_h, out_w]; or, with out_h = out_w = 0, by scale (floor(H * scale)). */
+cx_status cx_model_add_upsample(cx_model *m, float scale, int64_t out_h, int64_t out_w,
+                                cx_upsample_mode mode, bool align_corners);
+
+/* Graphs. Layers are numbered from 0; -1 means the model input. */
+/* Residual add: the previous layer's output + layer from's output (shapes must match). */
+cx_status cx_model_add_add(cx_model *m, int from);
+/* The outputs of the n listed layers joined along the channels (dim 1 of the batch). */
+cx_status cx_model_add_concat(cx_model *m, int n, const int *layers);
+/* The next layer added takes its input from layer (instead of the previous one). */
+cx_status cx_model_branch(cx_model *m, int layer);
+/* The layer a layer takes its input from (-1: the model input). */
+int cx_model_layer_input(const cx_model *m, int i);
+/* Layer names ("" if none; owned by m): letters, digits, '_', '.', '-', at most 31. */
+const char *cx_model_layer_name(const cx_model *m, int i);
+cx_status cx_model_set_layer_name(cx_model *m, int i, const char *name);
+
 cx_status cx_model_set_loss(cx_model *m, cx_loss loss);
 cx_loss cx_model_get_loss(const cx_model *m);
 
@@ -104,6 +173,12 @@ cx_loss cx_model_get_loss(const cx_model *m);
 cx_model *cx_model_from_config(const char *text, const char *source, cx_rng *rng);
 /* Reads and builds path (CX_ERR_IO if it cannot be read; files over 1 MiB are refused). */
 cx_model *cx_model_load_config(const char *path, cx_rng *rng);
+/* As cx_model_from_config / cx_model_load_config, but shapes only: every layer's output
+ * shape and parameter count without parameter memory, for summaries of big models
+ * (`cortex summary`). Such a model has no parameter or buffer tensors; forward, loss and
+ * loading weights fail with CX_ERR_UNSUPPORTED. */
+cx_model *cx_model_from_config_shapes(const char *text, const char *source);
+cx_model *cx_model_load_config_shapes(const char *path);
 /* The model as config text, in canonical form (re-parsing it builds the same model).
  * Owned by m, valid until the next change to m. */
 const char *cx_model_config(cx_model *m);
@@ -159,7 +234,8 @@ int cx_model_num_buffers(const cx_model *m);
 cx_tensor *cx_model_buffer(cx_model *m, int i);
 const char *cx_model_buffer_name(const cx_model *m, int i);
 
-/* Freezing for transfer learning: parameters of frozen layers keep requires_grad false and are
+/* Freezing for transfer learning: parameters of frozen layers keep requires_grad false, hold
+ * no gradient (cx_tensor_grad is NULL, so optimizers skip them, weight decay included) and are
  * left out of cx_model_trainable_params. A config says `trainable = false` in a layer's
  * section; cx_model_freeze(m, upto) freezes layers 0..upto (upto < 0 counts from the end). */
 cx_status cx_model_freeze(cx_model *m, int upto);

@@ -32,8 +32,9 @@ typedef struct {
 
 /* One safetensors file: every parameter and buffer under its name, the optimizer state under
  * "optim.<name>" (if o is not NULL; o must be an optimizer over cx_model_trainable_params(m),
- * in that order, as cx_checkpoint_load makes it), and metadata: the model config text, the optimizer kind
- * and hyper-parameters and step count, the training state and the model's RNG state. Written
+ * in that order, as cx_checkpoint_load makes it), and metadata: the model config text, the
+ * optimizer kind, hyper-parameters and step count, the training state and the model's RNG
+ * state. Written
  * atomically: on failure path keeps its previous contents. */
 cx_status cx_checkpoint_save(const char *path, cx_model *m, const cx_optim *o,
                              const cx_train_state *state);

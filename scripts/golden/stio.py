@@ -12,7 +12,8 @@ import sys
 
 import torch
 
-DTYPES = {torch.float32: "F32", torch.int32: "I32", torch.uint8: "U8"}
+# I64 only for what torch keeps as int64 and Cortex skips (BatchNorm's num_batches_tracked).
+DTYPES = {torch.float32: "F32", torch.int32: "I32", torch.uint8: "U8", torch.int64: "I64"}
 TORCH_DTYPES = {v: k for k, v in DTYPES.items()}
 
 assert sys.byteorder == "little", "tensor bytes are written in host order"
@@ -26,7 +27,7 @@ def save(path, tensors, metadata=None):
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         if t.dtype not in DTYPES:
-            raise ValueError(f"{name}: dtype {t.dtype} cannot be saved (F32, I32, U8 only)")
+            raise ValueError(f"{name}: dtype {t.dtype} cannot be saved (F32, I32, U8, I64 only)")
         data = t.numpy().tobytes()
         header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape),
                         "data_offsets": [offset, offset + len(data)]}

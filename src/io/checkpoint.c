@@ -162,6 +162,9 @@ static bool optim_tensor_name(cx_model *m, const cx_optim *o, int i, char *buf, 
 cx_status cx_checkpoint_save(const char *path, cx_model *m, const cx_optim *o,
                              const cx_train_state *state) {
     if (!path || !m || !state) return cx__error(CX_ERR_ARG, "checkpoint save: NULL argument");
+    if (cx_model_num_params(m) && !cx_model_params_flat(m))
+        return cx__error(CX_ERR_UNSUPPORTED, "checkpoint save: the model was built for its "
+                         "shapes only and has no weights to save");
     int n_params = cx_model_num_param_tensors(m), n_state = o ? cx_optim_state_count(o) : 0;
     int n_buffers = cx_model_num_buffers(m);
     int n = n_params + n_buffers + n_state + 1;

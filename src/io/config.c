@@ -10,9 +10,11 @@
  * reader flags the lines it made up.
  *
  * The model is built as the text is read: a section is added when the next one begins (or
- * the text ends), so every error names the line of its section. Sizes are checked before
- * anything is allocated: 1 MiB of text, CX_MODEL_MAX_LAYERS layers, key ranges, and the
- * model's parameter limit (checked by cx__model_add before it grows the buffers).
+ * the text ends), so every error names the line of its section, and references to earlier
+ * layers (`input = block1`, `from = -3`) resolve while a section is read, since every earlier
+ * section is in the model by then. Sizes are checked before anything is allocated: 1 MiB of
+ * text, CX_MODEL_MAX_LAYERS layers, key ranges, and the model's parameter limit (checked by
+ * cx__model_add before it grows the buffers).
  */
 #include "nn/layer.h" /* defines: layer kinds and keys, cx__model_add */
 
@@ -54,8 +56,12 @@ typedef struct {
     const cx_layer_kind *kind;
     int sec_line, n_sections;
     _Alignas(8) unsigned char args[CX_LAYER_ARGS_MAX];
-    uint64_t given;                  /* bit k: key k was set */
+    uint64_t given;                  /* bit k: key k was set; GIVEN_* for the common keys */
     const cx_layer_kind *activation; /* `activation = relu`: a layer to add after this one */
+    char name[CX_LAYER_NAME_MAX];    /* `name = ...`: the name of the section's output */
+    int input;                       /* `input = ...`, else CX_INPUT_PREVIOUS */
+    bool frozen;                     /* `trainable = false` */
+    bool shapes_only;
     int in_ndim;
     int64_t in_shape[CX_MAX_DIMS];
 
@@ -64,6 +70,12 @@ typedef struct {
     int err_line;
     char err[768];
 } parse_state;
+
+/* Keys every layer section takes besides its kind's, as bits of parse_state.given. */
+#define GIVEN_NAME ((uint64_t)1 << 61)
+#define GIVEN_INPUT ((uint64_t)1 << 62)
+#define GIVEN_TRAINABLE ((uint64_t)1 << 63)
+#define COMMON_KEYS "name, input, trainable"
 
 static void fail(parse_state *ps, int line, cx_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -142,7 +154,9 @@ static void key_list(const cx_layer_key *keys, bool activation, char *buf, size_
     buf[0] = '\0';
     for (const cx_layer_key *k = keys; k && k->name && len < size; k++)
         len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? ", " : "", k->name);
-    if (activation && len < size) snprintf(buf + len, size - len, "%sactivation", len ? ", " : "");
+    if (activation && len < size)
+        len += (size_t)snprintf(buf + len, size - len, "%sactivation", len ? ", " : "");
+    if (len && len < size) snprintf(buf + len, size - len, ", " COMMON_KEYS);
 }
 
 static void choice_list(const char *const *choices, char *buf, size_t size) {
@@ -152,13 +166,113 @@ static void choice_list(const char *const *choices, char *buf, size_t size) {
         len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", choices[i]);
 }
 
+/* One or two comma-separated whole numbers in [min, max] ("3" means 3,3); false + why. */
+static bool parse_pair(const cx_layer_key *k, const char *value, int64_t *dst, char *why,
+                       size_t size) {
+    const char *p = value;
+    int n = 0;
+    int64_t v[2];
+    for (;;) {
+        char *end = NULL;
+        errno = 0;
+        long long x = strtoll(p, &end, 10);
+        if (end == p || errno || x < k->min || x > k->max || n == 2) break;
+        v[n++] = x;
+        p = end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p) {
+            dst[0] = v[0];
+            dst[1] = n == 2 ? v[1] : v[0];
+            return true;
+        }
+        if (*p++ != ',') break;
+    }
+    snprintf(why, size, "expected a whole number from %.0f to %.0f, or two (height,width) "
+             "separated by a comma", k->min, k->max);
+    return false;
+}
+
+/* An earlier layer by name, "input" (the model input) or -N (N layers before layer here);
+ * false + why. */
+static bool parse_ref(const parse_state *ps, const char *tok, size_t len, int64_t *dst,
+                      char *why, size_t size) {
+    int here = cx_model_num_layers(ps->m);
+    char name[CX_LAYER_NAME_MAX + 1];
+    if (len == 0 || len >= sizeof name) {
+        snprintf(why, size, "expected a layer name or -N (N layers back)");
+        return false;
+    }
+    memcpy(name, tok, len);
+    name[len] = '\0';
+    if (name[0] == '-') {
+        char *end = NULL;
+        errno = 0;
+        long long back = strtoll(name + 1, &end, 10);
+        if (*end || end == name + 1 || errno || back < 1 || back > here + 1) {
+            snprintf(why, size, "-N counts back from this layer (%d) to an earlier one: N is 1 "
+                     "to %d (%d is the model input)", here, here + 1, here + 1);
+            return false;
+        }
+        *dst = here - back;
+        return true;
+    }
+    if (strcmp(name, "input") == 0) {
+        *dst = -1;
+        return true;
+    }
+    int i = cx__model_find_layer(ps->m, name);
+    if (i < 0) {
+        snprintf(why, size, "no earlier layer is called '%s' (names come from `name = ...`; "
+                 "-N counts N layers back)", name);
+        return false;
+    }
+    *dst = i;
+    return true;
+}
+
 /* Parses value into args per key; false with a message in why. */
-static bool parse_value(const cx_layer_key *k, const char *value, void *args, char *why,
-                        size_t size) {
+static bool parse_value(const parse_state *ps, const cx_layer_key *k, const char *value,
+                        void *args, char *why, size_t size) {
     char *end = NULL;
     void *dst = (char *)args + k->offset;
     errno = 0;
     switch (k->type) {
+    case CX_KEY_PAIR:
+        return parse_pair(k, value, dst, why, size);
+    case CX_KEY_PADDING: {
+        cx_padding_arg *pad = dst;
+        pad->same = strcasecmp(value, "same") == 0;
+        if (pad->same || strcasecmp(value, "valid") == 0) {
+            pad->size[0] = pad->size[1] = 0;
+            return true;
+        }
+        if (parse_pair(k, value, pad->size, why, size)) return true;
+        snprintf(why, size, "expected same, valid, or a whole number (two: height,width) from "
+                 "%.0f to %.0f", k->min, k->max);
+        return false;
+    }
+    case CX_KEY_LAYER:
+        return parse_ref(ps, value, strlen(value), dst, why, size);
+    case CX_KEY_LAYERS: {
+        cx_layer_refs *r = dst;
+        r->n = 0;
+        for (const char *p = value;;) {
+            while (*p == ' ' || *p == '\t')
+                p++;
+            size_t len = strcspn(p, ",");
+            while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+                len--;
+            if (r->n == CX_LAYER_MAX_REFS) {
+                snprintf(why, size, "at most %d layers", CX_LAYER_MAX_REFS);
+                return false;
+            }
+            if (!parse_ref(ps, p, len, &r->layer[r->n++], why, size)) return false;
+            p = strchr(p, ',');
+            if (!p) return true;
+            p++;
+        }
+    }
     case CX_KEY_INT: {
         long long v = strtoll(value, &end, 10);
         if (end == value || *end || errno || v < k->min || v > k->max) {
@@ -267,14 +381,23 @@ static void finish_section(parse_state *ps) {
             return;
         }
         ps->m = cx_model_new(ps->in_ndim, ps->in_shape);
+        if (ps->shapes_only) cx__model_set_shapes_only(ps->m);
         if (!ps->m || cx_model_set_loss(ps->m, (cx_loss)((model_args *)ps->args)->loss) != CX_OK)
             fail_layer(ps);
         return;
     }
-    if (cx__model_add(ps->m, ps->kind, ps->args, ps->rng) != CX_OK ||
+    /* the section's name belongs to its output: the activation's when it has one */
+    cx_layer_opts main = {.input = ps->input, .name = ps->activation ? NULL : ps->name,
+                          .frozen = ps->frozen};
+    cx_layer_opts act = {.input = CX_INPUT_PREVIOUS, .name = ps->name};
+    int index = cx_model_num_layers(ps->m);
+    if (cx__model_add_opts(ps->m, ps->kind, ps->args, &main, ps->rng) != CX_OK ||
         (ps->activation &&
-         cx__model_add(ps->m, ps->activation, ps->activation->defaults, NULL) != CX_OK))
+         cx__model_add_opts(ps->m, ps->activation, ps->activation->defaults, &act, NULL) != CX_OK))
         fail_layer(ps);
+    else if (ps->frozen && cx_model_layer_num_params(ps->m, index) == 0)
+        fail(ps, ps->sec_line, CX_ERR_FORMAT, "[%s] trainable = false: the layer has no "
+             "parameters to freeze", name);
 }
 
 static void begin_section(parse_state *ps, const char *name) {
@@ -305,13 +428,53 @@ static void begin_section(parse_state *ps, const char *name) {
     ps->sec_line = ps->line;
     ps->given = 0;
     ps->activation = NULL;
+    ps->name[0] = '\0';
+    ps->input = CX_INPUT_PREVIOUS;
+    ps->frozen = false;
     memcpy(ps->args, is_model ? (const void *)&model_defaults : kind->defaults,
            is_model ? sizeof model_defaults : kind->args_size);
+}
+
+/* name, input and trainable, which every layer section takes; false if name is none of them. */
+static bool set_common_key(parse_state *ps, const char *name, const char *value) {
+    static const char *const keys[] = {"name", "input", "trainable"};
+    static const uint64_t bits[] = {GIVEN_NAME, GIVEN_INPUT, GIVEN_TRAINABLE};
+    int k = 0;
+    while (k < 3 && strcmp(name, keys[k]) != 0)
+        k++;
+    if (k == 3) return false;
+    const char *sec = ps->kind->name;
+    char why[512];
+    if (ps->given & bits[k]) {
+        fail(ps, ps->line, CX_ERR_FORMAT, "[%s] %s is given twice", sec, name);
+        return true;
+    }
+    ps->given |= bits[k];
+    if (k == 0) {
+        if (strlen(value) >= sizeof ps->name || !value[0])
+            fail(ps, ps->line, CX_ERR_FORMAT, "[%s] name = %s: 1 to %d characters", sec, value,
+                 CX_LAYER_NAME_MAX - 1);
+        else
+            snprintf(ps->name, sizeof ps->name, "%s", value);
+    } else if (k == 1) {
+        int64_t ref = 0;
+        if (!parse_ref(ps, value, strlen(value), &ref, why, sizeof why))
+            fail(ps, ps->line, CX_ERR_FORMAT, "[%s] input = %s: %s", sec, value, why);
+        ps->input = (int)ref;
+    } else {
+        static const cx_layer_key trainable = {.name = "trainable", .type = CX_KEY_BOOL};
+        bool on = true;
+        if (!parse_value(ps, &trainable, value, &on, why, sizeof why))
+            fail(ps, ps->line, CX_ERR_FORMAT, "[%s] trainable = %s: %s", sec, value, why);
+        ps->frozen = !on;
+    }
+    return true;
 }
 
 static void set_key(parse_state *ps, const char *name, const char *value) {
     const char *sec = ps->is_model ? "model" : ps->kind->name;
     char why[512];
+    if (!ps->is_model && set_common_key(ps, name, value)) return;
     if (ps->is_model && strcmp(name, "input") == 0) {
         if (ps->in_ndim)
             fail(ps, ps->line, CX_ERR_FORMAT, "[model] input is given twice");
@@ -338,7 +501,8 @@ static void set_key(parse_state *ps, const char *name, const char *value) {
         if (ps->is_model) snprintf(list, sizeof list, "input, loss");
         fail(ps, ps->line, CX_ERR_FORMAT,
              list[0] ? "[%s] has no key '%s'; valid keys: %s"
-                     : "[%s] has no key '%s'; it takes no keys%s",
+                     : "[%s] has no key '%s'; it takes no keys%s of its own (every layer takes "
+                       COMMON_KEYS ")",
              sec, name, list);
         return;
     }
@@ -347,7 +511,7 @@ static void set_key(parse_state *ps, const char *name, const char *value) {
         return;
     }
     ps->given |= (uint64_t)1 << i;
-    if (!parse_value(k, value, ps->args, why, sizeof why))
+    if (!parse_value(ps, k, value, ps->args, why, sizeof why))
         fail(ps, ps->line, CX_ERR_FORMAT, "[%s] %s = %s: %s", sec, name, value, why);
 }
 
@@ -366,7 +530,9 @@ static int on_pair(void *user, const char *section, const char *name, const char
     return 1;
 }
 
-cx_model *cx_model_from_config(const char *text, const char *source, cx_rng *rng) {
+/* Builds the model of text (shapes only if asked); NULL + "source:line: ..." on error. */
+static cx_model *parse_config(const char *text, const char *source, cx_rng *rng,
+                              bool shapes_only) {
     if (!source) source = "config";
     if (!text) {
         cx__error(CX_ERR_ARG, "cx_model_from_config: text is NULL");
@@ -376,7 +542,7 @@ cx_model *cx_model_from_config(const char *text, const char *source, cx_rng *rng
         cx__error(CX_ERR_FORMAT, "%s: the config is larger than 1 MiB", source);
         return NULL;
     }
-    parse_state ps = {.source = source, .text = text, .rng = rng};
+    parse_state ps = {.source = source, .text = text, .rng = rng, .shapes_only = shapes_only};
     int bad = ini_parse_stream(read_line, &ps, on_pair, &ps);
     finish_section(&ps);
     if (bad > 0) {
@@ -400,7 +566,16 @@ cx_model *cx_model_from_config(const char *text, const char *source, cx_rng *rng
     return ps.m;
 }
 
-cx_model *cx_model_load_config(const char *path, cx_rng *rng) {
+cx_model *cx_model_from_config(const char *text, const char *source, cx_rng *rng) {
+    return parse_config(text, source, rng, false);
+}
+
+cx_model *cx_model_from_config_shapes(const char *text, const char *source) {
+    return parse_config(text, source, NULL, true);
+}
+
+/* Reads path and builds its model (shapes only if asked). */
+static cx_model *load_config(const char *path, cx_rng *rng, bool shapes_only) {
     if (!path) {
         cx__error(CX_ERR_ARG, "cx_model_load_config: path is NULL");
         return NULL;
@@ -433,9 +608,17 @@ cx_model *cx_model_load_config(const char *path, cx_rng *rng) {
     if (strlen(text) != size)
         cx__error(CX_ERR_FORMAT, "%s: the config contains a NUL byte", path);
     else
-        m = cx_model_from_config(text, path, rng);
+        m = parse_config(text, path, rng, shapes_only);
     cx__free(text);
     return m;
+}
+
+cx_model *cx_model_load_config(const char *path, cx_rng *rng) {
+    return load_config(path, rng, false);
+}
+
+cx_model *cx_model_load_config_shapes(const char *path) {
+    return load_config(path, NULL, true);
 }
 
 /* ---- writing ---- */
@@ -481,12 +664,62 @@ static void put_float(text_buf *t, const char *name, float v) {
     put(t, "%s = %s\n", name, s);
 }
 
-/* Writes the keys whose values differ from the defaults (and the required ones). */
+/* A reference from layer here to layer ref as the config says it: the model input as
+ * "input", a named layer by name, else -N. */
+static void put_ref(text_buf *t, const cx_model *m, int here, int64_t ref) {
+    const char *name = ref >= 0 ? cx_model_layer_name(m, (int)ref) : "input";
+    if (name && name[0])
+        put(t, "%s", name);
+    else
+        put(t, "-%lld", (long long)(here - ref));
+}
+
+static void put_pair(text_buf *t, const int64_t *v) {
+    if (v[0] == v[1])
+        put(t, "%lld\n", (long long)v[0]);
+    else
+        put(t, "%lld,%lld\n", (long long)v[0], (long long)v[1]);
+}
+
+/* Writes the keys whose values differ from the defaults (and the required ones); here is the
+ * layer's index, for references. */
 static void put_keys(text_buf *t, const cx_layer_key *keys, const void *args,
-                     const void *defaults) {
+                     const void *defaults, const cx_model *m, int here) {
     for (const cx_layer_key *k = keys; k && k->name; k++) {
         const char *v = (const char *)args + k->offset, *d = (const char *)defaults + k->offset;
         switch (k->type) {
+        case CX_KEY_PAIR:
+            if (k->required || memcmp(v, d, 2 * sizeof(int64_t)) != 0) {
+                put(t, "%s = ", k->name);
+                put_pair(t, (const int64_t *)v);
+            }
+            break;
+        case CX_KEY_PADDING: {
+            const cx_padding_arg *p = (const void *)v, *q = (const void *)d;
+            if (p->same != q->same || memcmp(p->size, q->size, sizeof p->size) != 0) {
+                put(t, "%s = ", k->name);
+                if (p->same)
+                    put(t, "same\n");
+                else
+                    put_pair(t, p->size);
+            }
+            break;
+        }
+        case CX_KEY_LAYER:
+            put(t, "%s = ", k->name);
+            put_ref(t, m, here, *(const int64_t *)v);
+            put(t, "\n");
+            break;
+        case CX_KEY_LAYERS: {
+            const cx_layer_refs *r = (const void *)v;
+            put(t, "%s = ", k->name);
+            for (int i = 0; i < r->n; i++) {
+                if (i) put(t, ",");
+                put_ref(t, m, here, r->layer[i]);
+            }
+            put(t, "\n");
+            break;
+        }
         case CX_KEY_INT:
             if (k->required || *(const int64_t *)v != *(const int64_t *)d)
                 put(t, "%s = %lld\n", k->name, (long long)*(const int64_t *)v);
@@ -516,11 +749,18 @@ char *cx__config_text(const cx_model *m) {
         put(&t, d ? ",%lld" : "%lld", (long long)shape[d]);
     put(&t, "\n");
     model_args ma = {cx_model_get_loss(m)};
-    put_keys(&t, model_keys, &ma, &model_defaults);
+    put_keys(&t, model_keys, &ma, &model_defaults, m, 0);
     for (int i = 0; i < cx_model_num_layers(m); i++) {
         const cx_layer *l = cx__model_layer(m, i);
         put(&t, "\n[%s]\n", l->kind->name);
-        put_keys(&t, l->kind->keys, l->args, l->kind->defaults);
+        if (l->name[0]) put(&t, "name = %s\n", l->name);
+        if (l->input != i - 1) {
+            put(&t, "input = ");
+            put_ref(&t, m, i, l->input);
+            put(&t, "\n");
+        }
+        put_keys(&t, l->kind->keys, l->args, l->kind->defaults, m, i);
+        if (l->frozen && l->numel) put(&t, "trainable = false\n");
     }
     if (t.oom) {
         cx__free(t.buf);

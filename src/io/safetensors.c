@@ -222,6 +222,17 @@ static char *copy_string(char **block, const char *s, size_t len) {
     return dst;
 }
 
+/* torch's BatchNorm keeps an int64 step counter "<layer>.num_batches_tracked" in its
+ * state_dict; Cortex has no such state, so those entries are left out of the listing rather
+ * than making a torchvision checkpoint unreadable for its dtype. */
+static bool is_skipped(const char *key, const json_t *info) {
+    static const char suffix[] = ".num_batches_tracked";
+    size_t n = strlen(key), k = sizeof suffix - 1;
+    const json_t *dt = json_is_object(info) ? json_object_get(info, "dtype") : NULL;
+    return n > k && strcmp(key + n - k, suffix) == 0 && json_is_string(dt) &&
+           strcmp(json_string_value(dt), "I64") == 0;
+}
+
 /* Checks the parsed header against the data size and builds f's tables from it. */
 static cx_status load_header(cx_safetensors *f, const json_t *root, uint64_t data_size) {
     const char *path = f->path;
@@ -235,6 +246,7 @@ static cx_status load_header(cx_safetensors *f, const json_t *root, uint64_t dat
     const json_t *v;
     json_object_foreach((json_t *)root, key, v) {
         cx_status st;
+        if (is_skipped(key, v)) continue;
         if (strcmp(key, METADATA_KEY) == 0) {
             meta = v;
             st = check_metadata(path, v, &string_bytes);
@@ -257,7 +269,7 @@ static cx_status load_header(cx_safetensors *f, const json_t *root, uint64_t dat
     if (!f->entries || !f->meta || !f->strings) return CX_ERR_OOM;
     char *block = f->strings;
     json_object_foreach((json_t *)root, key, v) {
-        if (strcmp(key, METADATA_KEY) == 0) continue;
+        if (strcmp(key, METADATA_KEY) == 0 || is_skipped(key, v)) continue;
         st_entry *e = &f->entries[f->n++];
         check_entry(path, key, v, data_size, e);
         e->name = copy_string(&block, key, strlen(key));

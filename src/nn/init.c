@@ -75,3 +75,23 @@ void cx__init_weight(cx_tensor *w, cx_init init, float scale, int64_t fan_in, in
         break;
     }
 }
+
+void cx__init_weight_bias(cx_tensor *w, cx_tensor *b, cx_init init, float scale, cx_rng *rng) {
+    int64_t receptive = 1;
+    for (int d = 2; d < w->ndim; d++)
+        receptive *= w->shape[d];
+    int64_t fan_in = w->shape[1] * receptive, fan_out = w->shape[0] * receptive;
+    cx__init_weight(w, init, scale, fan_in, fan_out, rng);
+    if (!b) return;
+    if (init == CX_INIT_DEFAULT) {
+        double bound = 1.0 / sqrt((double)fan_in);
+        cx__init_uniform(b, -bound, bound, rng);
+    } else {
+        cx__init_weight(b, CX_INIT_ZEROS, 0, fan_in, fan_out, rng);
+    }
+}
+
+void cx__init_layer(const cx_layer *l, cx_tensor *const *params, cx_rng *rng) {
+    const cx_weight_args *w = (const cx_weight_args *)l->args;
+    cx__init_weight_bias(params[0], w->bias ? params[1] : NULL, (cx_init)w->init, w->scale, rng);
+}

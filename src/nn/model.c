@@ -7,17 +7,28 @@
  * that all views share, so when a layer is added the block is replaced by a larger copy and
  * only storage->data changes: every view stays valid. Growth is exact (no spare capacity), so
  * a model holds no more memory than its parameters.
- * Names follow torch's nn.Sequential state_dict: "<layer index>.<param>".
+ * Names follow torch's nn.Sequential state_dict: "<layer index>.<param>". Buffers (batch
+ * norm's running statistics) live the same way in a third block, without gradients.
+ *
+ * Graphs: each layer takes its input from any earlier layer (by default the one before), and
+ * [add] / [concat] read further earlier outputs, so forward keeps every layer's output of the
+ * step in m->outputs until the end of the pass (the autograd graph holds what backward needs).
+ *
+ * Shapes only: a model may be built without parameter memory (cx__model_set_shapes_only):
+ * layers, shapes and parameter counts exist, tensors do not; it serves summaries of big
+ * models and cannot run.
  */
 #include "nn/layer.h" /* defines: cx_layer_kind, cx_layer, cx__model_add */
 
+#include <ctype.h>
 #include <string.h>
 
 int64_t cx__model_max_params = (int64_t)1 << 31;
 
 typedef struct {
-    char name[32];
-    cx_tensor *t; /* view into values; its grad a view into grads */
+    char name[CX_LAYER_NAME_MAX + 32];
+    cx_tensor *t; /* view into values; its grad a view into grads (buffers: none) */
+    int layer;
 } cx_param;
 
 struct cx_model {
@@ -36,6 +47,14 @@ struct cx_model {
     int n_params, cap_params;
     cx_storage *values, *grads; /* (numel) each */
     int64_t numel;
+    bool shapes_only;
+
+    cx_param *buffers; /* running statistics: views into buffer_values */
+    int n_buffers, cap_buffers;
+    cx_storage *buffer_values; /* (buffer_numel) */
+    int64_t buffer_numel;
+
+    int next_input; /* cx_model_branch: the next layer's input, CX_INPUT_PREVIOUS if none */
 
     char *config; /* cx_model_config's last text */
 };
@@ -63,15 +82,19 @@ cx_model *cx_model_new(int ndim, const int64_t *sample_shape) {
     if (!m) return NULL;
     m->values = cx__calloc(sizeof *m->values);
     m->grads = cx__calloc(sizeof *m->grads);
+    m->buffer_values = cx__calloc(sizeof *m->buffer_values);
     m->rng = cx_rng_new(0);
-    if (!m->values || !m->grads || !m->rng) {
+    if (!m->values || !m->grads || !m->buffer_values || !m->rng) {
         cx__free(m->values);
         cx__free(m->grads);
+        cx__free(m->buffer_values);
         cx_rng_free(m->rng);
         cx__free(m);
         return NULL;
     }
-    m->values->refcount = m->grads->refcount = 1; /* the model's own reference */
+    /* the model's own reference */
+    m->values->refcount = m->grads->refcount = m->buffer_values->refcount = 1;
+    m->next_input = CX_INPUT_PREVIOUS;
     m->in_ndim = ndim;
     memcpy(m->in_shape, sample_shape, (size_t)ndim * sizeof *sample_shape);
     return m;
@@ -88,9 +111,13 @@ void cx_model_free(cx_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_params; i++)
         cx_tensor_free(m->params[i].t);
+    for (int i = 0; i < m->n_buffers; i++)
+        cx_tensor_free(m->buffers[i].t);
     storage_drop(m->values);
     storage_drop(m->grads);
+    storage_drop(m->buffer_values);
     cx__free(m->params);
+    cx__free(m->buffers);
     cx__free(m->layers);
     cx__free(m->outputs);
     cx__free(m->config);
@@ -147,8 +174,23 @@ static cx_tensor *block_view(cx_storage *st, int ndim, const int64_t *shape, int
     return t;
 }
 
-/* Creates the views of b's parameters starting at the model's current end. */
-static bool make_params(cx_model *m, const cx_layer_build *b, int index) {
+/* A frozen parameter neither requires nor holds a gradient, so backward leaves it alone and
+ * optimizers skip it (as torch's skip parameters whose grad is None) rather than letting
+ * weight decay move it. Its part of the flat gradient vector stays zero. */
+static void freeze_param(cx_param *p) {
+    cx_tensor_set_requires_grad(p->t, false);
+    cx_tensor_free(p->t->grad);
+    p->t->grad = NULL;
+}
+
+static void free_views(cx_param *ps, int n) {
+    for (int q = 0; q < n; q++)
+        cx_tensor_free(ps[q].t);
+}
+
+/* Creates the views of b's parameters starting at the model's current end; frozen ones do
+ * not require a gradient. */
+static bool make_params(cx_model *m, const cx_layer_build *b, int index, bool frozen) {
     int64_t off = m->numel;
     for (int p = 0; p < b->n_params; p++) {
         int nd = b->params[p].ndim;
@@ -158,39 +200,110 @@ static bool make_params(cx_model *m, const cx_layer_build *b, int index) {
         cx_tensor *g = dst->t ? block_view(m->grads, nd, sh, off) : NULL;
         if (!g) {
             cx_tensor_free(dst->t);
-            for (int q = 0; q < p; q++)
-                cx_tensor_free(m->params[m->n_params + q].t);
+            free_views(m->params + m->n_params, p);
             return false;
         }
         cx_tensor_set_requires_grad(dst->t, true);
         cx__tensor_set_grad(dst->t, g);
+        if (frozen) freeze_param(dst);
         snprintf(dst->name, sizeof dst->name, "%d.%s", index, b->params[p].name);
+        dst->layer = index;
         off += cx__numel(nd, sh);
     }
     return true;
 }
 
+/* Creates b's buffers (1-D, filled) at the end of the buffer block. */
+static bool make_buffers(cx_model *m, const cx_layer_build *b, int index) {
+    int64_t off = m->buffer_numel;
+    for (int k = 0; k < b->n_buffers; k++) {
+        cx_param *dst = &m->buffers[m->n_buffers + k];
+        int64_t n = b->buffers[k].size;
+        dst->t = block_view(m->buffer_values, 1, &n, off);
+        if (!dst->t) {
+            free_views(m->buffers + m->n_buffers, k);
+            return false;
+        }
+        float *d = cx__f32(dst->t);
+        for (int64_t i = 0; i < n; i++)
+            d[i] = b->buffers[k].fill;
+        snprintf(dst->name, sizeof dst->name, "%d.%s", index, b->buffers[k].name);
+        dst->layer = index;
+        off += n;
+    }
+    return true;
+}
+
+/* Replaces st's block by one of numel floats keeping the first used ones (the rest zero). */
+static bool storage_resize(cx_storage *st, int64_t used, int64_t numel) {
+    void *fresh = NULL;
+    if (!storage_grow(st, &fresh, used, numel)) return false;
+    cx__free(st->data);
+    st->data = fresh;
+    st->bytes = (size_t)numel * sizeof(float);
+    return true;
+}
+
+/* A valid layer name: 1 to 31 letters, digits, '_', '.' or '-', starting with a letter or
+ * '_' (so it cannot be read as a -N reference), unused, and not "input" (the model input). */
+static cx_status check_name(const cx_model *m, const char *name) {
+    size_t n = strlen(name);
+    bool ok = n < CX_LAYER_NAME_MAX && (isalpha((unsigned char)name[0]) || name[0] == '_');
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)name[i]) || strchr("_.-", name[i]);
+    if (!ok)
+        return cx__error(CX_ERR_ARG,
+                         "name '%.40s': a name has 1 to %d letters, digits, '_', '.' or '-' "
+                         "and starts with a letter or '_'",
+                         name, CX_LAYER_NAME_MAX - 1);
+    if (strcmp(name, "input") == 0)
+        return cx__error(CX_ERR_ARG, "name 'input' is taken: it means the model input");
+    int other = cx__model_find_layer(m, name);
+    if (other >= 0)
+        return cx__error(CX_ERR_ARG, "name '%s' is taken by layer %d (%s)", name, other,
+                         m->layers[other].kind->name);
+    return CX_OK;
+}
+
 cx_status cx__model_add(cx_model *m, const cx_layer_kind *kind, const void *args, cx_rng *rng) {
+    return cx__model_add_opts(m, kind, args, &(cx_layer_opts){.input = CX_INPUT_PREVIOUS}, rng);
+}
+
+cx_status cx__model_add_opts(cx_model *m, const cx_layer_kind *kind, const void *args,
+                             const cx_layer_opts *opts, cx_rng *rng) {
     if (!m) return cx__error(CX_ERR_ARG, "cx_model_add: model is NULL");
     int index = m->n_layers;
     if (index >= CX_MODEL_MAX_LAYERS)
         return cx__error(CX_ERR_ARG, "layer %d (%s): a model has at most %d layers", index,
                          kind->name, CX_MODEL_MAX_LAYERS);
+    int input = opts->input == CX_INPUT_PREVIOUS ? m->next_input : opts->input;
+    if (input == CX_INPUT_PREVIOUS) input = index - 1;
+    if (input < -1 || input >= index)
+        return cx__error(CX_ERR_ARG,
+                         "layer %d (%s): input %d is not an earlier layer (0 to %d, or -1 for "
+                         "the model input)",
+                         index, kind->name, input, index - 1);
+    const char *name = opts->name ? opts->name : "";
+    cx_status st = name[0] ? check_name(m, name) : CX_OK;
+    if (st != CX_OK) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", cx_last_error());
+        return cx__error(st, "layer %d (%s): %s", index, kind->name, why);
+    }
     /* a copy: growing the layer array below moves the previous layer's shape */
     int64_t in_shape[CX_MAX_DIMS];
     cx_layer_build b = {.args = args, .model = m, .in_shape = in_shape};
-    b.in_ndim = index ? m->layers[index - 1].out_ndim : m->in_ndim;
-    memcpy(in_shape, index ? m->layers[index - 1].out_shape : m->in_shape,
-           (size_t)b.in_ndim * sizeof *in_shape);
+    b.in_ndim = cx__model_output_of(m, input, in_shape);
     char in_str[CX_SHAPE_STR_MAX + 8]; /* "[N,1,28,28]": messages name the layer's input */
     cx__batch_shape_str(b.in_ndim, in_shape, in_str, sizeof in_str);
-    cx_status st = kind->build(&b);
+    st = kind->build(&b);
     if (st != CX_OK) {
         char why[512];
         snprintf(why, sizeof why, "%s", cx_last_error());
         return cx__error(st, "layer %d (%s) on input %s: %s", index, kind->name, in_str, why);
     }
-    CX_ASSERT(b.n_params <= CX_LAYER_MAX_PARAMS && b.out_ndim >= 1 && b.out_ndim < CX_MAX_DIMS);
+    CX_ASSERT(b.n_params <= CX_LAYER_MAX_PARAMS && b.n_buffers <= CX_LAYER_MAX_BUFFERS &&
+              b.out_ndim >= 1 && b.out_ndim < CX_MAX_DIMS);
     /* parameter count, checked for overflow before anything is allocated */
     int64_t add = 0;
     for (int p = 0; p < b.n_params; p++) {
@@ -213,29 +326,39 @@ cx_status cx__model_add(cx_model *m, const cx_layer_kind *kind, const void *args
                              (long long)cx__model_max_params);
         }
     }
+    int64_t add_buffers = 0;
+    for (int k = 0; k < b.n_buffers; k++)
+        add_buffers += b.buffers[k].size;
+    if (m->shapes_only) b.n_params = b.n_buffers = 0; /* counted, not made */
     if (!grow((void **)&m->layers, &m->cap_layers, index + 1, sizeof *m->layers) ||
         !grow((void **)&m->outputs, &m->cap_outputs, index + 1, sizeof *m->outputs) ||
-        !grow((void **)&m->params, &m->cap_params, m->n_params + b.n_params, sizeof *m->params))
+        !grow((void **)&m->params, &m->cap_params, m->n_params + b.n_params, sizeof *m->params) ||
+        !grow((void **)&m->buffers, &m->cap_buffers, m->n_buffers + b.n_buffers,
+              sizeof *m->buffers))
         return CX_ERR_OOM;
-    if (add) {
-        void *v = NULL, *g = NULL;
-        if (!storage_grow(m->values, &v, m->numel, m->numel + add) ||
-            !storage_grow(m->grads, &g, m->numel, m->numel + add)) {
-            cx__free(v);
-            return CX_ERR_OOM;
-        }
-        cx__free(m->values->data);
-        cx__free(m->grads->data);
-        m->values->data = v;
-        m->grads->data = g;
-        m->values->bytes = m->grads->bytes = (size_t)(m->numel + add) * sizeof(float);
+    if (add && !m->shapes_only &&
+        (!storage_resize(m->values, m->numel, m->numel + add) ||
+         !storage_resize(m->grads, m->numel, m->numel + add)))
+        return CX_ERR_OOM;
+    if (b.n_buffers && !storage_resize(m->buffer_values, m->buffer_numel,
+                                       m->buffer_numel + add_buffers))
+        return CX_ERR_OOM;
+    if (!make_params(m, &b, index, opts->frozen)) return CX_ERR_OOM;
+    if (!make_buffers(m, &b, index)) {
+        free_views(m->params + m->n_params, b.n_params);
+        return CX_ERR_OOM;
     }
-    if (!make_params(m, &b, index)) return CX_ERR_OOM;
 
     cx_layer *l = &m->layers[index];
     memset(l, 0, sizeof *l);
     l->kind = kind;
     l->index = index;
+    l->input = input;
+    snprintf(l->name, sizeof l->name, "%s", name);
+    l->frozen = opts->frozen;
+    l->numel = add;
+    l->first_buffer = m->n_buffers;
+    l->n_buffers = b.n_buffers;
     l->in_ndim = b.in_ndim;
     memcpy(l->in_shape, b.in_shape, (size_t)b.in_ndim * sizeof *l->in_shape);
     l->out_ndim = b.out_ndim;
@@ -246,7 +369,10 @@ cx_status cx__model_add(cx_model *m, const cx_layer_kind *kind, const void *args
     m->n_layers++;
     m->n_params += b.n_params;
     m->numel += add;
-    if (kind->init) {
+    m->n_buffers += b.n_buffers;
+    if (b.n_buffers) m->buffer_numel += add_buffers;
+    m->next_input = CX_INPUT_PREVIOUS;
+    if (kind->init && !m->shapes_only) {
         cx_tensor *ps[CX_LAYER_MAX_PARAMS];
         for (int p = 0; p < b.n_params; p++)
             ps[p] = m->params[l->first_param + p].t;
@@ -257,6 +383,53 @@ cx_status cx__model_add(cx_model *m, const cx_layer_kind *kind, const void *args
 
 const cx_layer *cx__model_layer(const cx_model *m, int i) {
     return m && i >= 0 && i < m->n_layers ? &m->layers[i] : NULL;
+}
+
+int cx__model_find_layer(const cx_model *m, const char *name) {
+    for (int i = 0; m && name && name[0] && i < m->n_layers; i++)
+        if (strcmp(m->layers[i].name, name) == 0) return i;
+    return -1;
+}
+
+void cx__model_set_shapes_only(cx_model *m) {
+    if (m && m->n_layers == 0) m->shapes_only = true;
+}
+
+bool cx__model_shapes_only(const cx_model *m) {
+    return m && m->shapes_only;
+}
+
+cx_status cx_model_branch(cx_model *m, int layer) {
+    if (!m) return cx__error(CX_ERR_ARG, "cx_model_branch: model is NULL");
+    if (layer < -1 || layer >= m->n_layers)
+        return cx__error(CX_ERR_ARG,
+                         "cx_model_branch: layer %d is not a layer of the model (0 to %d, or -1 "
+                         "for the model input)",
+                         layer, m->n_layers - 1);
+    m->next_input = layer;
+    return CX_OK;
+}
+
+const char *cx_model_layer_name(const cx_model *m, int i) {
+    const cx_layer *l = cx__model_layer(m, i);
+    return l ? l->name : NULL;
+}
+
+cx_status cx_model_set_layer_name(cx_model *m, int i, const char *name) {
+    if (!cx__model_layer(m, i) || !name)
+        return cx__error(CX_ERR_ARG, "cx_model_set_layer_name: no layer %d%s", i,
+                         name ? "" : " (or name is NULL)");
+    if (name[0] && strcmp(m->layers[i].name, name) != 0) {
+        cx_status st = check_name(m, name);
+        if (st != CX_OK) return st;
+    }
+    snprintf(m->layers[i].name, sizeof m->layers[i].name, "%s", name);
+    return CX_OK;
+}
+
+int cx_model_layer_input(const cx_model *m, int i) {
+    const cx_layer *l = cx__model_layer(m, i);
+    return l ? l->input : -1;
 }
 
 cx_status cx_model_set_loss(cx_model *m, cx_loss loss) {
@@ -301,6 +474,13 @@ static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who) 
         return NULL;
     }
     if (!cx__check_f32(who, "x", x)) return NULL;
+    if (m->shapes_only) {
+        cx__error(CX_ERR_UNSUPPORTED,
+                  "%s: the model was built for its shapes only (no parameters); "
+                  "build it with cx_model_load_config to run it",
+                  who);
+        return NULL;
+    }
     bool fits = x->ndim == m->in_ndim + 1;
     for (int d = 0; fits && d < m->in_ndim; d++)
         fits = x->shape[d + 1] == m->in_shape[d];
@@ -315,11 +495,14 @@ static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who) 
     cx_tensor *h = x;
     for (int i = 0; i < n; i++) {
         const cx_layer *l = &m->layers[i];
-        cx_tensor *ps[CX_LAYER_MAX_PARAMS];
+        cx_tensor *ps[CX_LAYER_MAX_PARAMS], *bs[CX_LAYER_MAX_BUFFERS];
         for (int p = 0; p < l->n_params; p++)
             ps[p] = m->params[l->first_param + p].t;
+        for (int k = 0; k < l->n_buffers; k++)
+            bs[k] = m->buffers[l->first_buffer + k].t;
         run.params = ps;
-        cx_tensor *y = l->kind->forward(l, h, &run);
+        run.buffers = bs;
+        cx_tensor *y = l->kind->forward(l, cx__layer_output(&run, l->input), &run);
         if (!y) {
             char why[512];
             snprintf(why, sizeof why, "%s", cx_last_error());
@@ -341,9 +524,12 @@ cx_tensor *cx_model_forward(cx_model *m, cx_tensor *x) {
     return run_layers(m, x, m ? m->n_layers : 0, "cx_model_forward");
 }
 
-/* True if the final layer's activation is part of the loss (computed from its input). */
+/* True if the final layer's activation is part of the loss (computed from its input, which
+ * must be the layer before it). */
 static bool folds_last(const cx_model *m) {
-    if (m->n_layers == 0 || !m->layers[m->n_layers - 1].kind->is_activation) return false;
+    if (m->n_layers == 0 || !m->layers[m->n_layers - 1].kind->is_activation ||
+        m->layers[m->n_layers - 1].input != m->n_layers - 2)
+        return false;
     cx_activation a = m->layers[m->n_layers - 1].kind->activation;
     if (m->loss == CX_LOSS_CROSS_ENTROPY) return a == CX_ACT_SOFTMAX || a == CX_ACT_LOG_SOFTMAX;
     return m->loss == CX_LOSS_BCE && a == CX_ACT_SIGMOID;
@@ -390,12 +576,13 @@ int cx_model_layer_output_shape(const cx_model *m, int i, int64_t *shape) {
     return l ? copy_shape(l->out_ndim, l->out_shape, shape) : 0;
 }
 
+int cx__model_output_of(const cx_model *m, int64_t i, int64_t *shape) {
+    return i < 0 ? cx_model_input_shape(m, shape) : cx_model_layer_output_shape(m, (int)i, shape);
+}
+
 int64_t cx_model_layer_num_params(const cx_model *m, int i) {
     const cx_layer *l = cx__model_layer(m, i);
-    int64_t n = 0;
-    for (int p = 0; l && p < l->n_params; p++)
-        n += cx_tensor_numel(m->params[l->first_param + p].t);
-    return n;
+    return l ? l->numel : 0;
 }
 
 int cx_model_input_shape(const cx_model *m, int64_t *shape) {
@@ -437,7 +624,51 @@ float *cx_model_grads_flat(cx_model *m) {
 }
 
 void cx_model_zero_grad(cx_model *m) {
-    if (m && m->numel) memset(m->grads->data, 0, (size_t)m->numel * sizeof(float));
+    if (m && m->numel && m->grads->data)
+        memset(m->grads->data, 0, (size_t)m->numel * sizeof(float));
+}
+
+/* ---- buffers and freezing ---- */
+
+int cx_model_num_buffers(const cx_model *m) {
+    return m ? m->n_buffers : 0;
+}
+cx_tensor *cx_model_buffer(cx_model *m, int i) {
+    return m && i >= 0 && i < m->n_buffers ? m->buffers[i].t : NULL;
+}
+const char *cx_model_buffer_name(const cx_model *m, int i) {
+    return m && i >= 0 && i < m->n_buffers ? m->buffers[i].name : NULL;
+}
+
+cx_status cx_model_freeze(cx_model *m, int upto) {
+    if (!m) return cx__error(CX_ERR_ARG, "cx_model_freeze: model is NULL");
+    int last = upto < 0 ? m->n_layers + upto : upto;
+    if (last < 0 || last >= m->n_layers)
+        return cx__error(CX_ERR_ARG, "cx_model_freeze: layer %d is not in the model (%d layers)",
+                         upto, m->n_layers);
+    for (int i = 0; i <= last; i++)
+        m->layers[i].frozen = true;
+    for (int p = 0; p < m->n_params; p++)
+        if (m->params[p].layer <= last) freeze_param(&m->params[p]);
+    return CX_OK;
+}
+
+bool cx_model_param_trainable(const cx_model *m, int i) {
+    return m && i >= 0 && i < m->n_params && !m->layers[m->params[i].layer].frozen;
+}
+
+int cx_model_trainable_params(cx_model *m, cx_tensor **out) {
+    int n = 0;
+    for (int i = 0; m && out && i < m->n_params; i++)
+        if (cx_model_param_trainable(m, i)) out[n++] = m->params[i].t;
+    return n;
+}
+
+int64_t cx__model_trainable_numel(const cx_model *m) {
+    int64_t n = 0;
+    for (int i = 0; m && i < m->n_layers; i++)
+        if (!m->layers[i].frozen) n += m->layers[i].numel;
+    return n;
 }
 
 char *cx__batch_shape_str(int ndim, const int64_t *shape, char *buf, size_t size) {

@@ -53,10 +53,10 @@ cx_status cx_model_summary(const cx_model *m, FILE *out) {
                 thousands(cx_model_layer_num_params(m, i), count, sizeof count));
     }
     rule(out, '=');
-    int64_t total = cx_model_num_params(m);
+    int64_t total = cx_model_num_params(m), trainable = cx__model_trainable_numel(m);
     fprintf(out, "Total params: %s\n", thousands(total, count, sizeof count));
-    fprintf(out, "Trainable params: %s\n", thousands(total, count, sizeof count));
-    fprintf(out, "Non-trainable params: 0\n");
+    fprintf(out, "Trainable params: %s\n", thousands(trainable, count, sizeof count));
+    fprintf(out, "Non-trainable params: %s\n", thousands(total - trainable, count, sizeof count));
     rule(out, '_');
     return ferror(out) ? cx__error(CX_ERR_IO, "cx_model_summary: writing failed") : CX_OK;
 }
