@@ -177,6 +177,7 @@ done:
 
 int cmd_train(int argc, char **argv) {
     train_args a = {.optimizer = "adam",
+                    .freeze = INT32_MIN, /* no --freeze */
                     .epochs = 5,
                     .batch = 128,
                     .seed = 42,
