@@ -175,6 +175,92 @@ static void test_errors(void **state) {
     assert_non_null(strstr(out, "mlp.cfg"));
 }
 
+/* f32 [1, 16, 16]: dark left half, bright right half (a vertical edge at column 8). */
+static void write_edge_png(const char *name) {
+    cx_tensor *t = cx_zeros(CX_SHAPE(1, 16, 16));
+    for (int i = 0; i < 256; i++) cx_tensor_f32(t)[i] = i % 16 >= 8 ? 0.8f : 0.2f;
+    assert_int_equal(cx_image_save_png(cx_test_path(name), t), CX_OK);
+    cx_tensor_free(t);
+}
+
+static void test_filter(void **state) {
+    (void)state;
+    static char out[1 << 13];
+    write_edge_png("edge.png");
+    assert_int_equal(run(out, sizeof out, "filter edge.png --kernel sobel-x --out sx.png"), 0);
+    cx_tensor *r = cx_image_load(cx_test_path("sx.png"), 1, 0, 0);
+    assert_non_null(r);
+    const float *v = cx_tensor_f32(r); /* [1, 16, 16] */
+    assert_true(v[8 * 16 + 8] > 0.9f && v[8 * 16 + 7] > 0.9f); /* |4 * 0.6| clamped: the edge */
+    assert_true(v[8 * 16 + 3] < 0.01f && v[8 * 16 + 12] < 0.01f); /* flat regions */
+    cx_tensor_free(r);
+    /* identity, by name and from a kernel file, gives the picture back */
+    write_text("id.txt", "0 0 0\n0 1 0\n0 0 0\n");
+    const char *kernels[] = {"identity", "id.txt"};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(run(out, sizeof out, "filter edge.png --kernel %s --out id.png", kernels[k]), 0);
+        cx_tensor *a = cx_image_load(cx_test_path("edge.png"), 1, 0, 0);
+        cx_tensor *b = cx_image_load(cx_test_path("id.png"), 1, 0, 0);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_memory_equal(cx_tensor_f32(a), cx_tensor_f32(b), 256 * sizeof(float));
+        cx_tensor_free(a);
+        cx_tensor_free(b);
+    }
+    write_text("bad.txt", "1 2 3 4 5 6 7 8\n");
+    assert_int_equal(run(out, sizeof out, "filter edge.png --kernel bad.txt --out x.png"), 1);
+    assert_non_null(strstr(out, "8 numbers"));
+    assert_int_equal(run(out, sizeof out, "filter edge.png --kernel emboss --out x.png"), 2);
+    assert_non_null(strstr(out, "sobel-x"));
+    assert_int_equal(run(out, sizeof out, "filter missing.png --kernel blur --out x.png"), 1);
+    assert_non_null(strstr(out, "missing.png"));
+}
+
+/* A small CNN on the bars: feature maps of its first layer, and a new model started from it
+ * with a different head and the convolution frozen. */
+static void test_featuremaps_and_transfer(void **state) {
+    (void)state;
+    static char out[1 << 14];
+    write_text("cnn.cfg", "[model]\ninput = 1,28,28\n[conv2d]\nfilters = 4\nkernel = 3\n[relu]\n"
+                          "[maxpool2d]\nkernel = 2\n[flatten]\n[dense]\nunits = 4\n");
+    int rc = run(out, sizeof out, "train cnn.cfg --data bars --epochs 1 --batch 32 --out cnn.safetensors");
+    if (rc) print_error("%s", out);
+    assert_int_equal(rc, 0);
+    assert_int_equal(run(out, sizeof out, "featuremaps cnn.safetensors two.png --layer 0 --out maps.png"), 0);
+    assert_non_null(strstr(out, "4 maps of 26x26"));
+    cx_tensor *grid = cx_image_load(cx_test_path("maps.png"), 1, 0, 0);
+    assert_non_null(grid);
+    assert_int_equal(cx_tensor_dim(grid, 1), 2 * 26 + 3); /* 2x2 maps, padding 1 */
+    cx_tensor_free(grid);
+    assert_int_equal(run(out, sizeof out, "featuremaps cnn.safetensors two.png --layer 4 --out m.png"), 2);
+    assert_non_null(strstr(out, "not feature maps"));
+    assert_int_equal(run(out, sizeof out, "featuremaps cnn.safetensors two.png --layer 9 --out m.png"), 2);
+
+    write_text("cnn2.cfg", "[model]\ninput = 1,28,28\n[conv2d]\nfilters = 4\nkernel = 3\n[relu]\n"
+                           "[maxpool2d]\nkernel = 2\n[flatten]\n[dense]\nunits = 16\n[relu]\n"
+                           "[dense]\nunits = 4\n");
+    rc = run(out, sizeof out, "train cnn2.cfg --data bars --epochs 1 --batch 32 --init-from "
+                              "cnn.safetensors --freeze 0 --out cnn2.safetensors");
+    if (rc) print_error("%s", out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "initialised 2 tensors from cnn.safetensors"));
+    assert_non_null(strstr(out, "4.weight: the file has f32 [4,676], the model f32 [16,676]"));
+    /* the frozen convolution kept the weights it started from */
+    cx_safetensors *a = cx_safetensors_open(cx_test_path("cnn.safetensors"));
+    cx_safetensors *b = cx_safetensors_open(cx_test_path("cnn2.safetensors"));
+    assert_non_null(a);
+    assert_non_null(b);
+    cx_tensor *wa = cx_safetensors_get(a, "0.weight"), *wb = cx_safetensors_get(b, "0.weight");
+    assert_memory_equal(cx_tensor_data(wa), cx_tensor_data(wb), 36 * sizeof(float));
+    cx_tensor_free(wa);
+    cx_tensor_free(wb);
+    cx_safetensors_close(a);
+    cx_safetensors_close(b);
+    assert_int_equal(run(out, sizeof out, "train cnn2.cfg --data bars --init-from cnn.safetensors "
+                                          "--strict-init"), 1);
+    assert_non_null(strstr(out, "did not match"));
+}
+
 /* The real digits (scripts/get-data; make test runs it): models/mlp.cfg from the command line
  * learns them well above chance in 3 epochs (it reaches about 0.93 in 5). */
 static void test_mnist_mlp(void **state) {
@@ -220,6 +306,8 @@ CX_TEST_GROUP(cli) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_train_eval_predict, setup),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_filter),
+        cmocka_unit_test(test_featuremaps_and_transfer),
         cmocka_unit_test(test_mnist_mlp),
     };
     CX_RUN_GROUP("cli", tests);

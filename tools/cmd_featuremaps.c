@@ -15,9 +15,9 @@
 static char *cut_config(const char *config, int n) {
     char *text = strdup(config);
     if (!text) return NULL;
-    int sections = 0; /* [model] is the first */
+    int sections = 0;
     for (char *p = text; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p)) {
-        if (*p == '[' && sections++ == n + 1) {
+        if (*p == '[' && sections++ == n + 2) { /* [model] is 0, layer i is i + 1 */
             *p = '\0';
             break;
         }
