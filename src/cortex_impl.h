@@ -231,4 +231,74 @@ int cx__collapse_dims(int ndim, int64_t *shape, int n_ops, int64_t (*strides)[CX
 void cx__threads_init(void);
 void cx__blas_set_threads(int n);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Convolution (src/backend/cpu/im2col.c, conv.c)                                           */
+
+/* Output size of a convolution along one dimension, torch's rule:
+ *     out = (in + 2 pad - dil (k - 1) - 1) / stride + 1, rounded down.
+ * Returns false and sets a CX_ERR_SHAPE message starting with `what` (say "conv2d: input
+ * height") when out would be < 1, or, with exact, when the division is not whole (the layer
+ * builder refuses such layers; the op itself floors, as torch does). in, k, stride, dil >= 1,
+ * pad >= 0 are the caller's to check. */
+bool cx__conv_out_size(const char *what, int64_t in, int64_t k, int64_t stride, int64_t pad,
+                       int64_t dil, bool exact, int64_t *out);
+
+/* Checks shared by the convolution ops (src/ops/conv2d.c), each setting an error naming op:
+ * cx__conv_inputs: x, w f32 and 4-D with a kernel of at least 1x1, b f32 or NULL.
+ * cx__conv_setting: a (height, width) pair: 0 means 1 when min is 1; below min or above 2^20
+ *   is CX_ERR_ARG.
+ * cx__conv_groups: groups (0 means 1) >= 1 dividing channels and outs; the message names
+ *   both shapes.
+ * cx__conv_error_shapes: appends " (input [..], weight [..])" to the current error.
+ * cx__conv_contiguous: c[i] = contiguous in[i] (NULL stays NULL; copies record their own
+ *   backward); false with nothing held on failure. cx__conv_release frees the three. */
+bool cx__conv_inputs(const char *op, const cx_tensor *x, const cx_tensor *w,
+                     const cx_tensor *b);
+bool cx__conv_setting(const char *op, const char *name, const int64_t in[2], int64_t min,
+                      int64_t out[2]);
+bool cx__conv_groups(const char *op, int64_t groups_in, int64_t channels, int64_t outs,
+                     const cx_tensor *x, const cx_tensor *w, int64_t *groups);
+cx_status cx__conv_error_shapes(const cx_tensor *x, const cx_tensor *w);
+bool cx__conv_contiguous(cx_tensor *const in[3], cx_tensor *c[3]);
+void cx__conv_release(cx_tensor *c[3]);
+
+/* The geometry of one convolution, seen from the image side: an image [c, h, w] is read through
+ * kh x kw windows (stride, dilation, top/left padding) placed on an oh x ow grid; whatever falls
+ * outside the image is zero (so bottom/right padding is implied by oh, ow). */
+typedef struct {
+    int64_t c, h, w;        /* image channels, height, width */
+    int64_t kh, kw;
+    int64_t sh, sw;         /* stride */
+    int64_t ph, pw;         /* padding before the first row / column */
+    int64_t dh, dw;         /* dilation */
+    int64_t oh, ow;         /* the output grid */
+} cx_conv_geom;
+
+/* cols [c * kh * kw, oh * ow] = the image's windows, row (ci, i, j) holding tap (i, j) of
+ * channel ci at every grid point. */
+void cx__im2col(const cx_conv_geom *g, const float *img, float *cols);
+/* The adjoint: img [c, h, w] += every column entry at the pixel it was read from. */
+void cx__col2im(const cx_conv_geom *g, const float *cols, float *img);
+
+/* A batch of convolutions, all buffers contiguous, G groups:
+ *   x [n, g->c, g->h, g->w]  image side      y [n, o, g->oh, g->ow]  grid side
+ *   w [o, g->c / G, kh, kw]                  bias [o] or NULL
+ * cx__conv_forward:  y = conv(x, w) + bias, or y += conv(x, w) + bias with accumulate
+ * cx__conv_backward: for the grid-side gradient gy, dx += convᵀ(gy, w) (a transposed conv)
+ *   when dx is not NULL, dw += sum over the batch of gy_n · cols(x_n)ᵀ when dw is not NULL,
+ *   db[oc] += the sum of gy's channel oc when db is not NULL (x may be NULL without dw, w
+ *   without dx).
+ * Threads go over images (each running a single-threaded sgemm) when the batch has enough
+ * images, else to sgemm and im2col. Temporaries come from cx__temp_alloc; false (+ error) only
+ * if that fails. */
+bool cx__conv_forward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t o,
+                      const float *x, const float *w, const float *bias, float *y,
+                      bool accumulate);
+bool cx__conv_backward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t o,
+                       const float *x, const float *gy, const float *w, float *dx, float *dw,
+                       float *db);
+/* y [n, c, hw] = b[c] (zeros when b is NULL);  db[c] += sum of y over n and hw. */
+void cx__channel_fill(float *y, const float *b, int64_t n, int64_t c, int64_t hw);
+void cx__channel_sum_add(const float *y, int64_t n, int64_t c, int64_t hw, float *db);
+
 #endif /* CORTEX_IMPL_H */

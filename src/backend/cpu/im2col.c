@@ -1,0 +1,102 @@
+/*
+ * im2col.c - the window gather behind convolutions and its adjoint.
+ *
+ * im2col lays the kh x kw windows of an image [c, h, w] out as a matrix cols
+ * [c * kh * kw, oh * ow], so a convolution becomes one sgemm W [o, c kh kw] · cols; col2im adds
+ * such a matrix back onto the pixels it came from (the gradient of im2col, and the core of a
+ * transposed convolution). Both walk one (channel, tap) row at a time: for each grid row the
+ * columns whose pixel lies inside the image form one run, found by arithmetic, so the inner
+ * loop has no bounds test and is a memcpy (or a plain add) when the stride is 1. Off-image
+ * entries of cols are zeros, which is the zero padding.
+ */
+#include "cortex_impl.h"
+
+#include <omp.h>
+#include <string.h>
+
+/* Work (elements of cols) above which a call outside any parallel region uses threads. */
+#define IM2COL_PARALLEL_MIN (1 << 16)
+
+/* The grid columns [*lo, *hi) whose pixel x * s + off lies in [0, w). */
+static void inside_run(int64_t off, int64_t s, int64_t w, int64_t ow, int64_t *lo, int64_t *hi) {
+    int64_t a = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t b = w - off > 0 ? (w - off + s - 1) / s : 0;
+    *lo = a < ow ? a : ow;
+    *hi = b < *lo ? *lo : (b < ow ? b : ow);
+}
+
+/* One row of cols: tap (i, j) of one channel plane [h, w]; dst [oh, ow]. Grid rows are
+ * short (24-56 floats for the usual layers), so the copies are plain loops the compiler
+ * vectorises: as memcpy/memset calls their overhead took most of the time. */
+CX_VECTORIZE __attribute__((optimize("no-tree-loop-distribute-patterns")))
+static void im2col_row(const cx_conv_geom *g, const float *plane, int64_t i, int64_t j,
+                       float *dst) {
+    int64_t lo, hi, xoff = j * g->dw - g->pw, ow = g->ow, sw = g->sw;
+    inside_run(xoff, sw, g->w, ow, &lo, &hi);
+    for (int64_t y = 0; y < g->oh; y++, dst += ow) {
+        int64_t iy = y * g->sh - g->ph + i * g->dh;
+        if (iy < 0 || iy >= g->h || lo == hi) {
+            for (int64_t x = 0; x < ow; x++) dst[x] = 0.0f;
+            continue;
+        }
+        const float *src = plane + iy * g->w + xoff + lo * sw; /* column lo's pixel */
+        for (int64_t x = 0; x < lo; x++) dst[x] = 0.0f;
+        if (sw == 1)
+            for (int64_t x = 0; x < hi - lo; x++) dst[lo + x] = src[x];
+        else
+            for (int64_t x = 0; x < hi - lo; x++) dst[lo + x] = src[x * sw];
+        for (int64_t x = hi; x < ow; x++) dst[x] = 0.0f;
+    }
+}
+
+/* The adjoint of im2col_row: plane [h, w] += each in-image entry of src [oh, ow]. */
+CX_VECTORIZE static void col2im_row(const cx_conv_geom *g, const float *src, int64_t i,
+                                    int64_t j, float *plane) {
+    int64_t lo, hi, xoff = j * g->dw - g->pw;
+    inside_run(xoff, g->sw, g->w, g->ow, &lo, &hi);
+    for (int64_t y = 0; y < g->oh; y++, src += g->ow) {
+        int64_t iy = y * g->sh - g->ph + i * g->dh;
+        if (iy < 0 || iy >= g->h || lo == hi) continue;
+        float *dst = plane + iy * g->w + xoff + lo * g->sw; /* column lo's pixel */
+        const float *s = src + lo;
+        if (g->sw == 1)
+            for (int64_t x = 0; x < hi - lo; x++) dst[x] += s[x];
+        else
+            for (int64_t x = 0; x < hi - lo; x++) dst[x * g->sw] += s[x];
+    }
+}
+
+static bool use_threads(const cx_conv_geom *g) {
+    return !omp_in_parallel() && omp_get_max_threads() > 1 &&
+           g->c * g->kh * g->kw * g->oh * g->ow >= IM2COL_PARALLEL_MIN;
+}
+
+/* cols [c kh kw, oh ow]: rows are independent, so threads split them. */
+void cx__im2col(const cx_conv_geom *g, const float *img, float *cols) {
+    int64_t taps = g->kh * g->kw, rows = g->c * taps, hw = g->oh * g->ow;
+#define IM2COL_ROW(r)                                                                          \
+    im2col_row(g, img + (r) / taps * g->h * g->w, (r) % taps / g->kw, (r) % g->kw,             \
+               cols + (r) * hw)
+    if (use_threads(g)) {
+#pragma omp parallel for schedule(static)
+        for (int64_t r = 0; r < rows; r++) IM2COL_ROW(r);
+    } else {
+        for (int64_t r = 0; r < rows; r++) IM2COL_ROW(r);
+    }
+#undef IM2COL_ROW
+}
+
+/* img [c, h, w] += cols: the taps of one channel overlap, so threads split channels. */
+void cx__col2im(const cx_conv_geom *g, const float *cols, float *img) {
+    int64_t taps = g->kh * g->kw, hw = g->oh * g->ow, plane = g->h * g->w;
+#define COL2IM_CHANNEL(ci)                                                                     \
+    for (int64_t t = 0; t < taps; t++)                                                         \
+        col2im_row(g, cols + ((ci) * taps + t) * hw, t / g->kw, t % g->kw, img + (ci) * plane)
+    if (use_threads(g) && g->c > 1) {
+#pragma omp parallel for schedule(static)
+        for (int64_t ci = 0; ci < g->c; ci++) COL2IM_CHANNEL(ci);
+    } else {
+        for (int64_t ci = 0; ci < g->c; ci++) COL2IM_CHANNEL(ci);
+    }
+#undef COL2IM_CHANNEL
+}
