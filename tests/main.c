@@ -82,6 +82,16 @@ void cx_test_config_error(const char *text, const char *const *parts) {
         if (!strstr(e, parts[i])) fail_msg("message \"%s\" lacks \"%s\"", e, parts[i]);
 }
 
+void cx_test_assert_error(cx_tensor *t, cx_status status, const char *needle) {
+    if (t || cx_last_status() != status || !strstr(cx_last_error(), needle))
+        print_error("want %s with \"%s\", got %s: %s\n", cx_status_name(status), needle,
+                    cx_status_name(cx_last_status()), cx_last_error());
+    assert_null(t);
+    assert_int_equal(cx_last_status(), status);
+    assert_non_null(strstr(cx_last_error(), needle));
+    cx_clear_error();
+}
+
 long cx_test_allocs;
 long cx_test_fail_countdown = -1;
 

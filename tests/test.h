@@ -38,6 +38,9 @@ cx_model *cx_test_model(const char *text);
 void cx_test_config_error(const char *text, const char *const *parts);
 /* Asserts got and want have the same number of elements, close as cx_test_assert_close. */
 void cx_test_compare(const char *what, cx_tensor *got, cx_tensor *want, float tol);
+/* Asserts that an op failed: t is NULL, the last status is status and the last message
+ * contains needle (printing both otherwise); then clears the error. */
+void cx_test_assert_error(cx_tensor *t, cx_status status, const char *needle);
 
 /* A fresh scratch directory for a group's files, "$TMPDIR/cx_<group>_XXXXXX" (NULL and a
  * message if it cannot be made); cx_test_path(name) is "<dir>/<name>" in one of 8 rotating

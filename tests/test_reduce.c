@@ -45,16 +45,6 @@ static void assert_same(const char *what, cx_tensor *a, cx_tensor *b, float tol)
     cx_test_assert_close(what, cx_tensor_f32(a), cx_tensor_f32(b), cx_tensor_numel(a), tol);
 }
 
-static void assert_error(cx_tensor *t, cx_status status, const char *needle) {
-    if (t || cx_last_status() != status || !strstr(cx_last_error(), needle))
-        print_error("want %s with \"%s\", got %s: %s\n", cx_status_name(status), needle,
-                    cx_status_name(cx_last_status()), cx_last_error());
-    assert_null(t);
-    assert_int_equal(cx_last_status(), status);
-    assert_non_null(strstr(cx_last_error(), needle));
-    cx_clear_error();
-}
-
 static void test_errors(void **state) {
     (void)state;
     cx_tensor *x = cx_zeros(CX_SHAPE(2, 3));
@@ -67,32 +57,38 @@ static void test_errors(void **state) {
     cx_tensor *labels_f = cx_zeros(CX_SHAPE(2));
     cx_tensor *cube = cx_zeros(CX_SHAPE(2, 5, 1));
 
-    assert_error(cx_sum(x, 2, (const int[]){1, -1}, false), CX_ERR_ARG, "listed twice");
-    assert_error(cx_mean(x, 1, (const int[]){2}, false), CX_ERR_ARG, "out of range");
-    assert_error(cx_sum(x, 1, NULL, false), CX_ERR_ARG, "dims is NULL");
-    assert_error(cx_sum(x, -1, NULL, false), CX_ERR_ARG, "[2,3]");
-    assert_error(cx_sum(xi, 0, NULL, false), CX_ERR_DTYPE, "sum");
-    assert_error(cx_max(empty, 0, false), CX_ERR_SHAPE, "[0,3]");
-    assert_error(cx_argmax(x, -3, false), CX_ERR_ARG, "argmax");
-    assert_error(cx_softmax(x, 2), CX_ERR_ARG, "softmax");
-    assert_error(cx_mse_loss(x, y, CX_REDUCTION_MEAN), CX_ERR_SHAPE, "pred [2,3] and target [3,2]");
-    assert_error(cx_kl_normal(x, y, CX_REDUCTION_SUM), CX_ERR_SHAPE, "mu [2,3] and logvar [3,2]");
-    assert_error(cx_bce_with_logits(x, x, (cx_reduction)7), CX_ERR_ARG, "unknown reduction 7");
-    assert_error(cx_cross_entropy(logits, labels, CX_REDUCTION_MEAN), CX_ERR_ARG,
-                 "label 5 at index 1 is out of range [0, 5)");
-    assert_error(cx_nll_loss(logits, labels, CX_REDUCTION_SUM), CX_ERR_ARG, "label 5 at index 1");
-    assert_error(cx_cross_entropy(logits, labels_f, CX_REDUCTION_MEAN), CX_ERR_DTYPE,
-                 "labels must be i32, got f32");
-    assert_error(cx_cross_entropy(logits, labels3, CX_REDUCTION_MEAN), CX_ERR_SHAPE,
-                 "labels [3] do not match logits [2,5]");
-    assert_error(cx_nll_loss(cube, labels, CX_REDUCTION_MEAN), CX_ERR_SHAPE,
-                 "log_probs must be (N, C), got [2,5,1]");
+    cx_test_assert_error(cx_sum(x, 2, (const int[]){1, -1}, false), CX_ERR_ARG, "listed twice");
+    cx_test_assert_error(cx_mean(x, 1, (const int[]){2}, false), CX_ERR_ARG, "out of range");
+    cx_test_assert_error(cx_sum(x, 1, NULL, false), CX_ERR_ARG, "dims is NULL");
+    cx_test_assert_error(cx_sum(x, -1, NULL, false), CX_ERR_ARG, "[2,3]");
+    cx_test_assert_error(cx_sum(xi, 0, NULL, false), CX_ERR_DTYPE, "sum");
+    cx_test_assert_error(cx_max(empty, 0, false), CX_ERR_SHAPE, "[0,3]");
+    cx_test_assert_error(cx_argmax(x, -3, false), CX_ERR_ARG, "argmax");
+    cx_test_assert_error(cx_softmax(x, 2), CX_ERR_ARG, "softmax");
+    cx_test_assert_error(cx_mse_loss(x, y, CX_REDUCTION_MEAN), CX_ERR_SHAPE,
+                         "pred [2,3] and target [3,2]");
+    cx_test_assert_error(cx_kl_normal(x, y, CX_REDUCTION_SUM), CX_ERR_SHAPE,
+                         "mu [2,3] and logvar [3,2]");
+    cx_test_assert_error(cx_bce_with_logits(x, x, (cx_reduction)7), CX_ERR_ARG,
+                         "unknown reduction 7");
+    cx_test_assert_error(cx_cross_entropy(logits, labels, CX_REDUCTION_MEAN), CX_ERR_ARG,
+                         "label 5 at index 1 is out of range [0, 5)");
+    cx_test_assert_error(cx_nll_loss(logits, labels, CX_REDUCTION_SUM), CX_ERR_ARG,
+                         "label 5 at index 1");
+    cx_test_assert_error(cx_cross_entropy(logits, labels_f, CX_REDUCTION_MEAN), CX_ERR_DTYPE,
+                         "labels must be i32, got f32");
+    cx_test_assert_error(cx_cross_entropy(logits, labels3, CX_REDUCTION_MEAN), CX_ERR_SHAPE,
+                         "labels [3] do not match logits [2,5]");
+    cx_test_assert_error(cx_nll_loss(cube, labels, CX_REDUCTION_MEAN), CX_ERR_SHAPE,
+                         "log_probs must be (N, C), got [2,5,1]");
     /* A NULL input keeps the error that produced it. */
     cx__error(CX_ERR_OOM, "earlier failure");
-    assert_error(cx_softmax(cx_sum(NULL, 0, NULL, false), 0), CX_ERR_OOM, "earlier failure");
+    cx_test_assert_error(cx_softmax(cx_sum(NULL, 0, NULL, false), 0), CX_ERR_OOM,
+                         "earlier failure");
 
     cx_tensor *ts[] = {x, y, xi, empty, logits, labels, labels3, labels_f, cube};
-    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) cx_tensor_free(ts[i]);
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        cx_tensor_free(ts[i]);
 }
 
 /* Long sums in every layout against a double reference (run with 2 threads by make test). */
