@@ -382,7 +382,9 @@ static void summary_resnet18(void **state) {
     assert_non_null(strstr(buf, "Total params: 11,689,512\n"));
     assert_non_null(strstr(buf, " 0 (Conv2d)                  (None, 64, 112, 112)      9,408\n"));
     assert_non_null(strstr(buf, " 3 (MaxPool2d)               (None, 64, 56, 56)        0\n"));
-    assert_non_null(strstr(buf, "(Add)"));
+    assert_non_null(strstr(buf, " 9 (Add)                     (None, 64, 56, 56)        0           "
+                                "<- 8, stem\n"));
+    assert_non_null(strstr(buf, "8,192       <- layer1.1\n")); /* the 1x1 shortcut's input */
     assert_non_null(strstr(buf, "(None, 512, 7, 7)"));
     free(buf);
     /* buffers: two per batch norm, named as torch's state_dict */

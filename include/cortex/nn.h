@@ -245,7 +245,9 @@ bool cx_model_param_trainable(const cx_model *m, int i);
 int cx_model_trainable_params(cx_model *m, cx_tensor **out);
 
 /* Writes a Keras-style table (layer index and type, output shape with the batch as None,
- * parameters) and the totals with thousands separators ("Total params: 669,706"). */
+ * parameters; for a layer that reads other layers than the one before it, which: "<- 8, stem")
+ * and the totals with thousands separators ("Total params: 669,706"), frozen parameters
+ * counted as non-trainable. */
 cx_status cx_model_summary(const cx_model *m, FILE *out);
 
 /* Copies every parameter of m from f by name (dtype f32, shapes must match). Errors name the
