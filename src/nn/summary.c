@@ -78,7 +78,8 @@ cx_status cx_model_summary(const cx_model *m, FILE *out) {
     rule(out, '=');
     for (int i = 0; i < cx_model_num_layers(m); i++) {
         const cx_layer *l = cx__model_layer(m, i);
-        snprintf(name, sizeof name, "%d (%s)", i, l->kind->title);
+        snprintf(name, sizeof name, "%d (%s)", i,
+                 l->kind->title_of ? l->kind->title_of(l) : l->kind->title);
         int64_t refs[1 + CX_LAYER_MAX_REFS];
         int n = layer_inputs(l, refs);
         fprintf(out, n ? " %-28s%-26s%-12s" : " %-28s%-26s%s", name,
