@@ -55,16 +55,6 @@ void cx_test_assert_close(const char *what, const float *a, const float *b, int6
     }
 }
 
-void cx_test_assert_error(cx_tensor *t, cx_status status, const char *needle) {
-    if (t || cx_last_status() != status || !strstr(cx_last_error(), needle))
-        print_error("want %s with \"%s\", got %s: %s\n", cx_status_name(status), needle,
-                    cx_status_name(cx_last_status()), cx_last_error());
-    assert_null(t);
-    assert_int_equal(cx_last_status(), status);
-    assert_non_null(strstr(cx_last_error(), needle));
-    cx_clear_error();
-}
-
 cx_model *cx_test_model(const char *text) {
     cx_model *m = cx_model_from_config(text, "test.cfg", NULL);
     if (!m) fail_msg("%s", cx_last_error());
@@ -90,6 +80,16 @@ void cx_test_config_error(const char *text, const char *const *parts) {
     const char *e = cx_last_error();
     for (int i = 0; parts[i]; i++)
         if (!strstr(e, parts[i])) fail_msg("message \"%s\" lacks \"%s\"", e, parts[i]);
+}
+
+void cx_test_assert_error(cx_tensor *t, cx_status status, const char *needle) {
+    if (t || cx_last_status() != status || !strstr(cx_last_error(), needle))
+        print_error("want %s with \"%s\", got %s: %s\n", cx_status_name(status), needle,
+                    cx_status_name(cx_last_status()), cx_last_error());
+    assert_null(t);
+    assert_int_equal(cx_last_status(), status);
+    assert_non_null(strstr(cx_last_error(), needle));
+    cx_clear_error();
 }
 
 long cx_test_allocs;

@@ -31,9 +31,6 @@ void cx_test_run_op_rows(const char *group, CMUnitTestFunction test);
 /* Asserts |a - b| <= tol * max(1, |b|) elementwise, printing the first mismatches. */
 void cx_test_assert_close(const char *what, const float *a, const float *b, int64_t n, float tol);
 
-/* Asserts that an op failed: t is NULL, the last status is status and the last message
- * contains needle (printing both otherwise); then clears the error. */
-void cx_test_assert_error(cx_tensor *t, cx_status status, const char *needle);
 /* Models for tests: the model of config text (named "test.cfg"), failing the test with the
  * message if it is refused; cx_test_config_error asserts that text ("bad.cfg") is refused
  * with a message containing every string of parts (NULL-terminated). */
@@ -41,6 +38,9 @@ cx_model *cx_test_model(const char *text);
 void cx_test_config_error(const char *text, const char *const *parts);
 /* Asserts got and want have the same number of elements, close as cx_test_assert_close. */
 void cx_test_compare(const char *what, cx_tensor *got, cx_tensor *want, float tol);
+/* Asserts that an op failed: t is NULL, the last status is status and the last message
+ * contains needle (printing both otherwise); then clears the error. */
+void cx_test_assert_error(cx_tensor *t, cx_status status, const char *needle);
 
 /* A fresh scratch directory for a group's files, "$TMPDIR/cx_<group>_XXXXXX" (NULL and a
  * message if it cannot be made); cx_test_path(name) is "<dir>/<name>" in one of 8 rotating

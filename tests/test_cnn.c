@@ -92,6 +92,8 @@ static void config_errors(void **state) {
          "layers = a, -1\n",
          {"bad.cfg:7:", "layer 2 (concat)", "[N,2,2,2] does not join layer 0's [N,2,4,4]"}},
         {"[model]\ninput = 4\n[concat]\nlayers = input,,input\n", {"bad.cfg:4:", "layers ="}},
+        {"[model]\ninput = 4\n[relu]\n[concat]\ninput = -2\nlayers = -1\n",
+         {"bad.cfg:5:", "[concat] reads the layers its layers = lists, not an input"}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         cx_test_config_error(cases[i].text, cases[i].parts);
@@ -381,8 +383,11 @@ static void summary_resnet18(void **state) {
     fclose(f);
     assert_non_null(strstr(buf, "Total params: 11,689,512\n"));
     assert_non_null(strstr(buf, " 0 (Conv2d)                  (None, 64, 112, 112)      9,408\n"));
+    assert_non_null(strstr(buf, " 1 (BatchNorm2d) "));
     assert_non_null(strstr(buf, " 3 (MaxPool2d)               (None, 64, 56, 56)        0\n"));
-    assert_non_null(strstr(buf, "(Add)"));
+    assert_non_null(strstr(buf, " 9 (Add)                     (None, 64, 56, 56)        0           "
+                                "<- 8, stem\n"));
+    assert_non_null(strstr(buf, "8,192       <- layer1.1\n")); /* the 1x1 shortcut's input */
     assert_non_null(strstr(buf, "(None, 512, 7, 7)"));
     free(buf);
     /* buffers: two per batch norm, named as torch's state_dict */

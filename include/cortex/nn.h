@@ -252,7 +252,9 @@ cx_status cx_model_init_from(cx_model *m, const cx_safetensors *f, bool strict, 
                              char *report, size_t report_size);
 
 /* Writes a Keras-style table (layer index and type, output shape with the batch as None,
- * parameters) and the totals with thousands separators ("Total params: 669,706"). */
+ * parameters; for a layer that reads other layers than the one before it, which: "<- 8, stem")
+ * and the totals with thousands separators ("Total params: 669,706"), frozen parameters
+ * counted as non-trainable. */
 cx_status cx_model_summary(const cx_model *m, FILE *out);
 
 /* Copies every parameter of m from f by name (dtype f32, shapes must match). Errors name the

@@ -458,6 +458,12 @@ static bool set_common_key(parse_state *ps, const char *name, const char *value)
             snprintf(ps->name, sizeof ps->name, "%s", value);
     } else if (k == 1) {
         int64_t ref = 0;
+        for (const cx_layer_key *lk = ps->kind->keys; lk && lk->name; lk++)
+            if (lk->type == CX_KEY_LAYERS) {
+                fail(ps, ps->line, CX_ERR_FORMAT, "[%s] reads the layers its %s = lists, "
+                     "not an input", sec, lk->name);
+                return true;
+            }
         if (!parse_ref(ps, value, strlen(value), &ref, why, sizeof why))
             fail(ps, ps->line, CX_ERR_FORMAT, "[%s] input = %s: %s", sec, value, why);
         ps->input = (int)ref;

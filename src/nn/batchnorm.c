@@ -65,11 +65,16 @@ static cx_tensor *batchnorm_forward(const cx_layer *l, cx_tensor *x, const cx_la
                          a->eps);
 }
 
+/* torch's class for the same input: BatchNorm2d on images, BatchNorm1d on [C] or [C, L]. */
+static const char *batchnorm_title(const cx_layer *l) {
+    return l->in_ndim == 3 ? "BatchNorm2d" : "BatchNorm1d";
+}
+
 cx_status cx_model_add_batchnorm(cx_model *m, float momentum, float eps, bool affine) {
     batchnorm_args a = {.momentum = momentum, .eps = eps, .affine = affine};
     return cx__model_add(m, &cx_layer_batchnorm, &a, NULL);
 }
 
-CX_LAYER_DEFINE(batchnorm, batchnorm_args, .title = "BatchNorm", .defaults = &batchnorm_defaults,
-                .keys = batchnorm_keys, .build = batchnorm_build, .init = batchnorm_init,
+CX_LAYER_DEFINE(batchnorm, batchnorm_args, .title = "BatchNorm", .title_of = batchnorm_title,
+                .defaults = &batchnorm_defaults, .keys = batchnorm_keys, .build = batchnorm_build, .init = batchnorm_init,
                 .forward = batchnorm_forward);

@@ -170,6 +170,8 @@ static inline cx_tensor *cx__layer_output(const cx_layer_run *run, int64_t layer
 struct cx_layer_kind {
     const char *name;  /* config section and cx_model_layer_kind ("dense") */
     const char *title; /* the type column of the summary (torch's class name, "Linear") */
+    /* The title for one layer where it depends on the input (BatchNorm1d/2d); NULL: title. */
+    const char *(*title_of)(const cx_layer *l);
     size_t args_size;
     const void *defaults;     /* an args struct holding every default */
     const cx_layer_key *keys; /* terminated by a NULL name; NULL = no settings */

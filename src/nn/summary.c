@@ -1,6 +1,8 @@
 /*
  * summary.c - cx_model_summary: a Keras-style table of the layers, their output shapes (batch
- * shown as None) and parameter counts, then the totals with thousands separators.
+ * shown as None) and parameter counts, then the totals with thousands separators. In a graph,
+ * a layer that reads other layers than the one before it says which ("<- 3, stem"), as
+ * Keras's "Connected to" column; the references come from its kind's layer keys.
  */
 #include "nn/layer.h"
 
@@ -29,6 +31,35 @@ static char *none_shape(int ndim, const int64_t *shape, char *buf, size_t size) 
     return buf;
 }
 
+/* The layers l reads, into refs, when that is more than the layer before it (else 0): its
+ * input unless it is a [concat] (which reads only its list), then its kind's references. */
+static int layer_inputs(const cx_layer *l, int64_t *refs) {
+    int n = 0;
+    bool own_input = true;
+    for (const cx_layer_key *k = l->kind->keys; k && k->name; k++)
+        if (k->type == CX_KEY_LAYERS) own_input = false;
+    if (own_input) refs[n++] = l->input;
+    for (const cx_layer_key *k = l->kind->keys; k && k->name; k++) {
+        const void *v = l->args + k->offset;
+        if (k->type == CX_KEY_LAYER) refs[n++] = *(const int64_t *)v;
+        for (int i = 0; k->type == CX_KEY_LAYERS && i < ((const cx_layer_refs *)v)->n; i++)
+            refs[n++] = ((const cx_layer_refs *)v)->layer[i];
+    }
+    return n == 1 && own_input && l->input == l->index - 1 ? 0 : n;
+}
+
+/* "<- 3, stem, input": names where the layers have them. */
+static void put_inputs(FILE *out, const cx_model *m, const int64_t *refs, int n) {
+    fprintf(out, "<- ");
+    for (int i = 0; i < n; i++) {
+        const char *name = refs[i] >= 0 ? cx_model_layer_name(m, (int)refs[i]) : "input";
+        if (name[0])
+            fprintf(out, "%s%s", i ? ", " : "", name);
+        else
+            fprintf(out, "%s%lld", i ? ", " : "", (long long)refs[i]);
+    }
+}
+
 static void rule(FILE *out, char c) {
     for (int i = 0; i < RULE_WIDTH; i++)
         fputc(c, out);
@@ -47,10 +78,15 @@ cx_status cx_model_summary(const cx_model *m, FILE *out) {
     rule(out, '=');
     for (int i = 0; i < cx_model_num_layers(m); i++) {
         const cx_layer *l = cx__model_layer(m, i);
-        snprintf(name, sizeof name, "%d (%s)", i, l->kind->title);
-        fprintf(out, " %-28s%-26s%s\n", name,
+        snprintf(name, sizeof name, "%d (%s)", i,
+                 l->kind->title_of ? l->kind->title_of(l) : l->kind->title);
+        int64_t refs[1 + CX_LAYER_MAX_REFS];
+        int n = layer_inputs(l, refs);
+        fprintf(out, n ? " %-28s%-26s%-12s" : " %-28s%-26s%s", name,
                 none_shape(l->out_ndim, l->out_shape, shape, sizeof shape),
                 thousands(cx_model_layer_num_params(m, i), count, sizeof count));
+        if (n) put_inputs(out, m, refs, n);
+        fputc('\n', out);
     }
     rule(out, '=');
     int64_t total = cx_model_num_params(m), trainable = cx__model_trainable_numel(m);
