@@ -5,21 +5,13 @@
 import json
 import resource
 import statistics
-import sys
 import time
 
 import torch
 
-threads, filt = 2, None
-args = sys.argv[1:]
-while args:
-    if args[0] == "--threads":
-        threads = int(args[1]); args = args[2:]
-    elif args[0] == "--filter":
-        filt = args[1]; args = args[2:]
-    else:
-        sys.exit("usage: cnn.py [--threads N] [--filter SUBSTRING]")
-torch.set_num_threads(threads)
+import common
+
+filt = common.setup("cnn.py")
 torch.manual_seed(1)
 N, BATCH, EPOCHS = 8192, 128, 3
 FWD_FLOPS = 2.0 * (26 * 26 * 32 * 9 + 24 * 24 * 64 * 32 * 9 + 9216 * 128 + 1280)

@@ -4,21 +4,13 @@ with the median time of one call in ms and the products' GFLOP/s. Run through
 ../shared/bench/torch-tuned (scripts/bench does)."""
 import json
 import statistics
-import sys
 import time
 
 import torch
 
-threads, filt = 2, None
-args = sys.argv[1:]
-while args:
-    if args[0] == "--threads":
-        threads = int(args[1]); args = args[2:]
-    elif args[0] == "--filter":
-        filt = args[1]; args = args[2:]
-    else:
-        sys.exit("usage: conv.py [--threads N] [--filter SUBSTRING]")
-torch.set_num_threads(threads)
+import common
+
+filt = common.setup("conv.py")
 torch.manual_seed(0)
 F = torch.nn.functional
 

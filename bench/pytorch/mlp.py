@@ -6,21 +6,13 @@ after a warm-up epoch, images/s, GFLOP/s, page faults per step, peak RSS). Run t
 import json
 import resource
 import statistics
-import sys
 import time
 
 import torch
 
-threads, filt = 2, None
-args = sys.argv[1:]
-while args:
-    if args[0] == "--threads":
-        threads = int(args[1]); args = args[2:]
-    elif args[0] == "--filter":
-        filt = args[1]; args = args[2:]
-    else:
-        sys.exit("usage: mlp.py [--threads N] [--filter SUBSTRING]")
-torch.set_num_threads(threads)
+import common
+
+filt = common.setup("mlp.py")
 torch.manual_seed(1)
 
 N, BATCH, EPOCHS = 16384, 128, 5

@@ -2,22 +2,13 @@
 median time of one call in ms. Run through ../shared/bench/torch-tuned (scripts/bench does)."""
 import json
 import statistics
-import sys
 import time
 
 import torch
 
-threads = 2
-filt = None
-args = sys.argv[1:]
-while args:
-    if args[0] == "--threads":
-        threads = int(args[1]); args = args[2:]
-    elif args[0] == "--filter":
-        filt = args[1]; args = args[2:]
-    else:
-        sys.exit("usage: ops.py [--threads N] [--filter SUBSTRING]")
-torch.set_num_threads(threads)
+import common
+
+filt = common.setup("ops.py")
 torch.manual_seed(0)
 F = torch.nn.functional
 
