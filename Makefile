@@ -145,7 +145,7 @@ golden: $(OP_ROWS)
 FUZZ_CC ?= clang
 FUZZ_SRC := $(wildcard tests/fuzz/*.c)
 FUZZ_FLAGS := -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined -DCX_NO_CLONES \
-              -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE
+              -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE $(shell pkg-config --cflags cairo 2>/dev/null)
 .PHONY: fuzz
 fuzz: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
