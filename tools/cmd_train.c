@@ -147,7 +147,7 @@ static int run(const cli_command *cmd, train_args *a, const char *config) {
                         .plot_path = a->plot,
                         .resume = a->resume ? &state : NULL,
                         .normalisation = a->resume ? state.normalisation : (cx_loader_params){0}};
-    if (!a->resume) snprintf(state.dataset, sizeof state.dataset, "%s", a->data);
+    fp.data_name = a->data;
     if ((rc = parse_schedule(a, a->epochs, &fp.schedule)) != CLI_OK) goto done;
     if ((rc = parse_progress(a->progress, &fp.progress)) != CLI_OK) goto done;
     rc = CLI_FAIL;

@@ -78,6 +78,7 @@ typedef struct {
     const char *checkpoint_path; /* saved after every epoch when set */
     const char *plot_path;       /* loss-curve PNG written at the end when set */
     cx_train_state *resume;      /* continue from this state (from cx_checkpoint_load) */
+    const char *data_name;       /* the training data's name ("mnist"), kept in checkpoints */
 } cx_fit_params;
 
 typedef struct {

@@ -169,6 +169,7 @@ cx_status cx_fit(cx_model *m, cx_optim *o, const cx_dataset *train, const cx_dat
     } else {
         s = (cx_train_state){.seed = p.seed, .base_lr = cx_optim_get_lr(o),
                              .best_val_loss = INFINITY, .normalisation = p.normalisation};
+        if (p.data_name) snprintf(s.dataset, sizeof s.dataset, "%s", p.data_name);
         cx_model_seed(m, p.seed);
     }
     if ((st = run_init(&r, train)) != CX_OK) {
