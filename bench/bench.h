@@ -1,7 +1,7 @@
 /*
  * bench.h - what the benchmark programs share: a clock, medians, random image datasets, and
  * the training-throughput measurement through cx_fit (its own per-epoch timing). Header-only:
- * each bench/*.c is one program.
+ * every file in bench/ is one program.
  */
 #ifndef CX_BENCH_H
 #define CX_BENCH_H

@@ -227,6 +227,9 @@ void cx__broadcast_strides(const cx_tensor *t, int ndim, const int64_t *shape, i
  * the new ndim (>= 1). strides[k] are operand k's strides. */
 int cx__collapse_dims(int ndim, int64_t *shape, int n_ops, int64_t (*strides)[CX_MAX_DIMS]);
 
+/* Fills out with the next n values of cx_rng_u32(r), in order (a faster loop). */
+void cx__rng_fill_u32(cx_rng *r, uint32_t *out, int64_t n);
+
 /* Reads CX_NUM_THREADS once (also run as a load-time constructor); cheap to call again. */
 void cx__threads_init(void);
 void cx__blas_set_threads(int n);

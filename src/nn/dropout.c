@@ -24,6 +24,16 @@ static cx_status dropout_build(cx_layer_build *b) {
     return cx__build_same_shape(b);
 }
 
+/* d[i] = 0 where the draw's uniform value (its low 24 bits / 2^24) is below rate, else keep;
+ * d and u share memory. */
+CX_VECTORIZE static void mask_from_draws(const uint32_t *u, float *d, int64_t n, float rate,
+                                         float keep) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = (float)(u[i] & ((1u << 24) - 1)) * (1.0f / 16777216.0f);
+        d[i] = v < rate ? 0.0f : keep;
+    }
+}
+
 static cx_tensor *dropout_forward(const cx_layer *l, cx_tensor *x, const cx_layer_run *run) {
     float rate = ((const dropout_args *)l->args)->rate;
     if (!run->training || rate == 0) return cx__layer_identity(x);
@@ -31,8 +41,11 @@ static cx_tensor *dropout_forward(const cx_layer *l, cx_tensor *x, const cx_laye
     if (!mask) return NULL;
     float *d = cx__f32(mask), keep = 1.0f / (1.0f - rate);
     int64_t n = cx__numel(x->ndim, x->shape);
-    for (int64_t i = 0; i < n; i++)
-        d[i] = cx_rng_uniform(run->rng) < rate ? 0.0f : keep;
+    /* the draws go into the mask's own memory, then become 0 or keep in place; each is the
+     * same comparison cx_rng_uniform(rng) < rate would make */
+    uint32_t *u = (uint32_t *)d;
+    cx__rng_fill_u32(run->rng, u, n);
+    mask_from_draws(u, d, n, rate, keep);
     cx_tensor *y = cx_mul(x, mask);
     cx_tensor_free(mask);
     return y;
