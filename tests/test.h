@@ -9,10 +9,25 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include "cortex_impl.h"
+
+/* Asserts the last error has status and its message contains every string given; then clears
+ * it. */
+#define assert_error(status, ...)                                                              \
+    do {                                                                                       \
+        assert_int_equal(cx_last_status(), status);                                            \
+        const char *want_[] = {__VA_ARGS__};                                                   \
+        for (size_t i_ = 0; i_ < sizeof want_ / sizeof want_[0]; i_++)                         \
+            if (!strstr(cx_last_error(), want_[i_])) {                                         \
+                print_error("message '%s' lacks '%s'\n", cx_last_error(), want_[i_]);          \
+                fail();                                                                        \
+            }                                                                                  \
+        cx_clear_error();                                                                      \
+    } while (0)
 
 /* Runs a cmocka group and adds its counts to the suite's totals. */
 int cx_test_run_group(const char *name, const struct CMUnitTest *tests, size_t count);

@@ -8,18 +8,6 @@
 
 #include <string.h>
 
-#define assert_error(status, ...)                                                              \
-    do {                                                                                       \
-        assert_int_equal(cx_last_status(), status);                                            \
-        const char *want_[] = {__VA_ARGS__};                                                   \
-        for (size_t i_ = 0; i_ < sizeof want_ / sizeof want_[0]; i_++)                         \
-            if (!strstr(cx_last_error(), want_[i_])) {                                         \
-                print_error("message '%s' lacks '%s'\n", cx_last_error(), want_[i_]);          \
-                fail();                                                                        \
-            }                                                                                  \
-        cx_clear_error();                                                                      \
-    } while (0)
-
 static void conv2d_errors_name_shapes(void **state) {
     (void)state;
     cx_tensor *x = cx_zeros(CX_SHAPE(8, 3, 28, 28)), *w = cx_zeros(CX_SHAPE(16, 1, 5, 5));

@@ -7,18 +7,6 @@
 #include <math.h>
 #include <string.h>
 
-#define assert_error(status, ...)                                                              \
-    do {                                                                                       \
-        assert_int_equal(cx_last_status(), status);                                            \
-        const char *want_[] = {__VA_ARGS__};                                                   \
-        for (size_t i_ = 0; i_ < sizeof want_ / sizeof want_[0]; i_++)                         \
-            if (!strstr(cx_last_error(), want_[i_])) {                                         \
-                print_error("message '%s' lacks '%s'\n", cx_last_error(), want_[i_]);          \
-                fail();                                                                        \
-            }                                                                                  \
-        cx_clear_error();                                                                      \
-    } while (0)
-
 static void shape_mismatch_names_op_and_shapes(void **state) {
     (void)state;
     cx_tensor *a = cx_zeros(CX_SHAPE(8, 3)), *b = cx_zeros(CX_SHAPE(4));
