@@ -7,23 +7,7 @@
  * not the first) and gflops the products' rate (2 multiply-adds per output, per pass).
  * Usage: build/bench/conv [--threads N] [--filter SUBSTRING]
  */
-#include <cortex.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench.h"
 
 typedef struct {
     const char *name;
@@ -85,32 +69,23 @@ static double run_one(const bench_ctx *c, cx_arena *arena) {
             exit(1);
         }
     }
-    double start = now_ms();
-    while (reps < MAX_REPS && (reps < MIN_REPS || now_ms() - start < budget_ms)) {
+    double start = bench_now_ms();
+    while (reps < MAX_REPS && (reps < MIN_REPS || bench_now_ms() - start < budget_ms)) {
         cx_tensor_zero_grad(c->w);
         cx_tensor_zero_grad(c->b);
         if (c->wl->input_grad) cx_tensor_zero_grad(c->x);
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         cx_arena_begin(arena);
         call(c);
         cx_arena_end(arena);
         cx_arena_reset(arena);
-        times[reps++] = now_ms() - t0;
+        times[reps++] = bench_now_ms() - t0;
     }
-    qsort(times, (size_t)reps, sizeof times[0], cmp_double);
-    return times[reps / 2];
+    return bench_median(times, reps);
 }
 
 int main(int argc, char **argv) {
-    const char *filter = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) cx_set_num_threads(atoi(argv[++i]));
-        else if (strcmp(argv[i], "--filter") == 0 && i + 1 < argc) filter = argv[++i];
-        else {
-            fprintf(stderr, "usage: %s [--threads N] [--filter SUBSTRING]\n", argv[0]);
-            return 2;
-        }
-    }
+    const char *filter = bench_args(argc, argv);
     cx_seed(0);
     for (size_t k = 0; k < sizeof workloads / sizeof workloads[0]; k++) {
         const workload *w = &workloads[k];
