@@ -175,6 +175,45 @@ static void test_errors(void **state) {
     assert_non_null(strstr(out, "mlp.cfg"));
 }
 
+/* A config's [train] section gives defaults that the command line overrides; augmentation
+ * and standardisation are kept in the checkpoint, so --resume continues with them. */
+static void test_train_section(void **state) {
+    (void)state;
+    static char out[1 << 16];
+    write_text("recipe.cfg", "[model]\ninput = 1,28,28\n[train]\nepochs = 2\nbatch = 50\n"
+                             "lr = 0.003\nstandardize = true\nshift = 2\nrotate = 5\n"
+                             "progress = none\n[flatten]\n[dense]\nunits = 4\n");
+    int rc = run(out, sizeof out, "train recipe.cfg --data bars --json --out recipe.safetensors");
+    if (rc) print_error("%s", out);
+    assert_int_equal(rc, 0);
+    assert_true(json_number_of(out, "epochs") == 2);
+    assert_true(json_number_of(out, "test_accuracy") > 0.9);
+    assert_int_equal(run(out, sizeof out, "train recipe.cfg --data bars --json --epochs 1"), 0);
+    assert_true(json_number_of(out, "epochs") == 1);
+
+    cx_train_state st;
+    cx_model *m = cx_checkpoint_load(cx_test_path("recipe.safetensors"), NULL, &st);
+    assert_non_null(m);
+    assert_int_equal(st.normalisation.shift, 2);
+    assert_true(st.normalisation.rotate == 5 && st.normalisation.std > 0.1f &&
+                st.normalisation.mean > 0.05f);
+    cx_model_free(m);
+    assert_int_equal(run(out, sizeof out, "train --resume recipe.safetensors --data bars --json"), 0);
+    assert_true(json_number_of(out, "epochs") == 3);
+
+    write_text("typo.cfg", "[model]\ninput = 1,28,28\n[train]\nepoch = 2\n[flatten]\n");
+    assert_int_equal(run(out, sizeof out, "train typo.cfg --data bars"), 2);
+    assert_non_null(strstr(out, "typo.cfg: [train] unknown key 'epoch'"));
+    write_text("badval.cfg", "[model]\ninput = 1,28,28\n[train]\nlr = fast\n[flatten]\n");
+    assert_int_equal(run(out, sizeof out, "train badval.cfg --data bars"), 2);
+    assert_non_null(strstr(out, "'fast' is not a number"));
+    write_text("twice.cfg", "[model]\ninput = 1,28,28\n[train]\nlr = 1\n[train]\nlr = 2\n");
+    assert_int_equal(run(out, sizeof out, "summary twice.cfg"), 1);
+    assert_non_null(strstr(out, "[train] given twice"));
+    assert_int_equal(run(out, sizeof out, "train mlp.cfg --data bars --rotate 200"), 2);
+    assert_non_null(strstr(out, "--rotate"));
+}
+
 /* f32 [1, 16, 16]: dark left half, bright right half (a vertical edge at column 8). */
 static void write_edge_png(const char *name) {
     cx_tensor *t = cx_zeros(CX_SHAPE(1, 16, 16));
@@ -306,6 +345,7 @@ CX_TEST_GROUP(cli) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_train_eval_predict, setup),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_train_section),
         cmocka_unit_test(test_filter),
         cmocka_unit_test(test_featuremaps_and_transfer),
         cmocka_unit_test(test_mnist_mlp),

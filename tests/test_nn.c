@@ -169,7 +169,7 @@ static void config_errors(void **state) {
         const char *parts[6];
     } cases[] = {
         {"[model]\ninput = 4\n\n[conv]\n",
-         {"bad.cfg:4:", "[conv]", "valid sections: model, adaptiveavgpool2d, add", "dense, dropout",
+         {"bad.cfg:4:", "[conv]", "valid sections: model, train, adaptiveavgpool2d, add", "dense, dropout",
           "tanh"}},
         {"[model]\ninput = 4\n[dense]\nunits = 3\nunit = 2\n",
          {"bad.cfg:5:", "'unit'", "valid keys: units, bias, init, init_scale, activation"}},

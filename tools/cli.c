@@ -6,6 +6,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <ini.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -132,6 +133,78 @@ int cli_parse(cli_command *cmd, int argc, char **argv, const char **pos) {
     return CLI_OK;
 }
 
+/* ---- [train]-style sections of config files ---- */
+
+typedef struct {
+    cli_command *cmd;
+    const char *path, *section;
+    uint64_t given;  /* the options the command line gave: they win */
+    char pool[4096]; /* copies of string values (inih's last only for the call) */
+    size_t used;
+    int rc;
+} defaults_state;
+
+static bool parse_bool(const char *v, bool *out) {
+    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no",
+                                                                                "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(v, yes[i]) == 0) return *out = true, true;
+        if (strcmp(v, no[i]) == 0) return *out = false, true;
+    }
+    return false;
+}
+
+static int on_default(void *user, const char *section, const char *key, const char *value) {
+    defaults_state *st = user;
+    cli_command *cmd = st->cmd;
+    if (st->rc != CLI_OK || strcmp(section, st->section) != 0) return 1;
+    int k = 0;
+    while (k < cmd->n_options && k < 64 && strcmp(cmd->options[k].name + 2, key) != 0)
+        k++;
+    const cli_option *o = &cmd->options[k];
+    if (k == cmd->n_options || k == 64) {
+        fprintf(stderr, "cortex: error: %s: [%s] unknown key '%s'; valid keys:", st->path,
+                st->section, key);
+        for (int i = 0; i < cmd->n_options; i++)
+            fprintf(stderr, " %s", cmd->options[i].name + 2);
+        fprintf(stderr, "\n");
+        st->rc = CLI_USAGE;
+        return 1;
+    }
+    if (st->given >> k & 1) return 1;
+    cmd->seen |= (uint64_t)1 << k;
+    size_t len = strlen(value) + 1;
+    if (o->kind == OPT_FLAG) {
+        if (!parse_bool(value, (bool *)o->value))
+            st->rc = cli_usage_error("%s: [%s] %s = %s: need true or false", st->path, st->section,
+                                     key, value);
+    } else if (o->kind == OPT_STRING) {
+        if (st->used + len > sizeof st->pool) {
+            st->rc = cli_usage_error("%s: [%s] holds more than %zu bytes of text", st->path,
+                                     st->section, sizeof st->pool);
+            return 1;
+        }
+        *(const char **)o->value = memcpy(st->pool + st->used, value, len);
+        st->used += len;
+    } else {
+        st->rc = parse_value(cmd, o, value);
+    }
+    return 1;
+}
+
+int cli_config_defaults(cli_command *cmd, const char *path, const char *section) {
+    static defaults_state st; /* keeps the string values for the run */
+    FILE *f = fopen(path, "rb");
+    if (!f) return CLI_OK; /* the model loader reports the unreadable file */
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    st = (defaults_state){.cmd = cmd, .path = path, .section = section, .given = cmd->seen};
+    ini_parse_string(text, on_default, &st); /* syntax errors: the model loader's to report */
+    return st.rc;
+}
+
 bool cli_seen(const cli_command *cmd, const char *name) {
     for (int k = 0; k < cmd->n_options; k++)
         if (strcmp(cmd->options[k].name, name) == 0) return k < 64 && (cmd->seen >> k & 1);
@@ -156,7 +229,7 @@ const char *cli_class_name(const char *dataset, int cls) {
 /* The image as one model input [1, sample shape...]: C x H x W from the model's input shape,
  * or a square grey picture for a flat input (784 = 28 x 28). */
 cx_tensor *cli_image_input(cx_model *m, const char *path, const cx_loader_params *norm,
-                             bool *inverted) {
+                           bool *inverted) {
     int64_t shape[CX_MAX_DIMS];
     int nd = cx_model_input_shape(m, shape);
     int64_t c = 1, h, w;

@@ -43,7 +43,12 @@ typedef struct {
  * gives CLI_HELP; a bad option or value prints "cortex: error: ..." and gives CLI_USAGE. */
 int cli_parse(cli_command *cmd, int argc, char **argv, const char **pos);
 void cli_print_help(const cli_command *cmd, FILE *out);
-/* True if option name was given on the command line. */
+/* Defaults from a config file: each `key = value` of its [section] sets option --key as if it
+ * were on the command line, unless the command line gives that option (which wins). Prints
+ * the error and gives CLI_USAGE for an unknown key or a bad value. An unreadable file is left
+ * to whoever loads it (CLI_OK). String values stay valid for the run. */
+int cli_config_defaults(cli_command *cmd, const char *path, const char *section);
+/* True if option name was given on the command line (or by cli_config_defaults). */
 bool cli_seen(const cli_command *cmd, const char *name);
 
 /* Prints "cortex: error: <cx_last_error()>" (or msg if given) and returns CLI_FAIL. */

@@ -11,10 +11,10 @@
 typedef struct {
     const char *data, *optimizer, *out, *resume, *plot, *schedule, *progress, *init_from;
     int epochs, threads, patience, step_size, freeze;
-    int64_t batch, limit;
+    int64_t batch, limit, shift;
     uint64_t seed;
-    float lr, momentum, weight_decay, val_split, clip_norm, gamma, eta_min;
-    bool json, restore_best, strict_init;
+    float lr, momentum, weight_decay, val_split, clip_norm, gamma, eta_min, rotate, zoom;
+    bool json, restore_best, strict_init, standardize;
 } train_args;
 
 /* The optimizer for a fresh run: the kind's defaults with what the command line changed. */
@@ -45,6 +45,16 @@ static int transfer(const train_args *a, cx_model *m) {
     }
     if (a->freeze != INT32_MIN && cx_model_freeze(m, a->freeze) != CX_OK)
         return cli_usage_error("train --freeze: %s", cx_last_error());
+    return CLI_OK;
+}
+
+/* How a fresh run's samples are scaled and augmented (a resumed run keeps the stored way). */
+static int input_pipeline(const train_args *a, const cx_dataset *train, cx_loader_params *lp) {
+    *lp = (cx_loader_params){.shift = a->shift, .rotate = a->rotate, .zoom = a->zoom};
+    if (a->shift < 0 || !(a->rotate >= 0 && a->rotate <= 180) || !(a->zoom >= 0 && a->zoom < 1))
+        return cli_usage_error("train: need --shift >= 0, --rotate in [0, 180], --zoom in [0, 1)");
+    if (a->standardize && cx_dataset_mean_std(train, 0, &lp->mean, &lp->std) != CX_OK)
+        return cli_fail(NULL);
     return CLI_OK;
 }
 
@@ -148,6 +158,8 @@ static int run(const cli_command *cmd, train_args *a, const char *config) {
                         .resume = a->resume ? &state : NULL,
                         .normalisation = a->resume ? state.normalisation : (cx_loader_params){0}};
     fp.data_name = a->data;
+    if (!a->resume && (rc = input_pipeline(a, fit_set, &fp.normalisation)) != CLI_OK) goto done;
+    rc = CLI_FAIL;
     if ((rc = parse_schedule(a, a->epochs, &fp.schedule)) != CLI_OK) goto done;
     if ((rc = parse_progress(a->progress, &fp.progress)) != CLI_OK) goto done;
     rc = CLI_FAIL;
@@ -199,6 +211,12 @@ int cmd_train(int argc, char **argv) {
         {"--gamma", OPT_FLOAT, &a.gamma, "X", "decay factor (step, exponential; default 0.1)"},
         {"--eta-min", OPT_FLOAT, &a.eta_min, "X", "final learning rate (cosine)"},
         {"--clip-norm", OPT_FLOAT, &a.clip_norm, "X", "clip gradients to this global norm"},
+        {"--standardize", OPT_FLAG, &a.standardize, NULL,
+         "scale inputs to mean 0, std 1 with the training set's statistics"},
+        {"--shift", OPT_INT64, &a.shift, "N",
+         "augment: move training images by up to N pixels each way, anew every epoch"},
+        {"--rotate", OPT_FLOAT, &a.rotate, "DEG", "augment: rotate them by up to DEG degrees"},
+        {"--zoom", OPT_FLOAT, &a.zoom, "F", "augment: scale them by 1-F to 1+F"},
         {"--val-split", OPT_FLOAT, &a.val_split, "F",
          "hold out this fraction of the training data for validation (default: validate on test)"},
         {"--patience", OPT_INT, &a.patience, "N", "stop after N epochs without a better val loss"},
@@ -221,7 +239,9 @@ int cmd_train(int argc, char **argv) {
         .name = "train",
         .usage = "CONFIG --data NAME|DIR [options]   (or: --resume FILE --data ...)",
         .about = "Trains the model described by CONFIG (e.g. models/mlp.cfg) and reports the "
-                 "test split's loss\nand accuracy at the end.",
+                 "test split's loss\nand accuracy at the end. A [train] section in CONFIG sets defaults for "
+                 "these options\n(key = value, the option's name without --); the command line "
+                 "overrides them.",
         .options = options,
         .n_options = CLI_N(options),
         .max_pos = 1};
@@ -229,6 +249,7 @@ int cmd_train(int argc, char **argv) {
     int rc = cli_parse(&cmd, argc, argv, pos);
     if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
     if (!pos[0] && !a.resume) return cli_usage_error("train: needs a CONFIG file or --resume FILE");
+    if (pos[0] && (rc = cli_config_defaults(&cmd, pos[0], "train")) != CLI_OK) return rc;
     if (a.resume && (a.init_from || a.freeze != INT32_MIN))
         return cli_usage_error("train: --init-from and --freeze start a new run; not with --resume");
     if (pos[0] && a.resume)

@@ -69,6 +69,11 @@ cx_status cx_dataset_split(const cx_dataset *d, int64_t n_val, uint64_t seed,
 /* The first n samples (a new dataset; a copy). n larger than the size gives them all. */
 cx_dataset *cx_dataset_head(const cx_dataset *d, int64_t n);
 
+/* Mean and standard deviation of every sample value times scale (0: 1/255 for u8 samples,
+ * 1 for f32), for standardising inputs: the loader's mean and std. A constant dataset gives
+ * std 1. CX_ERR_ARG if d is empty or holds NaN or Inf. */
+cx_status cx_dataset_mean_std(const cx_dataset *d, float scale, float *mean, float *std);
+
 /* ---- loaders: batches ---- */
 
 typedef struct {
@@ -79,6 +84,13 @@ typedef struct {
     /* Samples become f32 as (x * scale - mean) / std; scale 0 means 1/255 for u8 images and
      * 1 for f32 samples. */
     float scale, mean, std; /* std 0 means 1 */
+    /* Augmentation of image samples [C, H, W] (torchvision's RandomAffine), drawn anew for
+     * every sample and epoch from (seed, epoch): rotated by up to rotate degrees either way,
+     * scaled by a factor in [1 - zoom, 1 + zoom] and moved by up to shift whole pixels on each
+     * axis, about the centre, sampled bilinearly, black (0 before normalisation) outside the
+     * source. All 0: none. shift below H and W, rotate in [0, 180], zoom in [0, 1). */
+    int64_t shift;
+    float rotate, zoom;
 } cx_loader_params;
 
 typedef struct cx_loader cx_loader;

@@ -62,6 +62,10 @@
  *     layers = -1,branch3,branch5,pool
  *
  * Every layer with parameters may say `trainable = false` (frozen: see cx_model_freeze).
+ *
+ * A config may hold one [train] section: the recipe the model is trained with, as defaults of
+ * `cortex train`'s options (`lr = 0.001`, `shift = 1`, `standardize = true`: each option's
+ * name without "--"; the command line overrides them). The model builder skips it.
  */
 #ifndef CORTEX_NN_H
 #define CORTEX_NN_H

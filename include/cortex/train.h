@@ -26,7 +26,8 @@ typedef struct {
     float best_val_loss; /* early stopping: best validation loss so far (INFINITY if none) */
     int best_epoch;      /* epoch (1-based) of best_val_loss; 0 if none */
     int bad_epochs;      /* epochs since best_val_loss improved */
-    cx_loader_params normalisation; /* how samples were scaled (scale/mean/std), for predict */
+    cx_loader_params normalisation; /* how samples were scaled (scale/mean/std), for predict,
+                                     * and augmented (shift/rotate/zoom), for resuming */
     char dataset[64];    /* the training data's name ("mnist"), for class names; may be "" */
 } cx_train_state;
 
@@ -67,7 +68,8 @@ typedef struct {
     int epochs;           /* total epochs (a resumed run goes on up to this) */
     int64_t batch_size;   /* default 128 */
     uint64_t seed;        /* shuffling; the model's dropout RNG is seeded from it too */
-    cx_loader_params normalisation; /* scale/mean/std applied to samples */
+    cx_loader_params normalisation; /* scale/mean/std applied to samples; shift/rotate/zoom
+                                     * augment training batches (never validation's) */
     cx_schedule schedule; /* per-epoch learning rate from the optimizer's initial one */
     float clip_norm;      /* > 0: clip gradients to this global norm */
     int patience;         /* > 0: stop after this many epochs without a better val loss */

@@ -20,6 +20,18 @@ void cx__shuffle_seed(cx_rng *rng, uint64_t seed, uint64_t stream);
  * (Fisher-Yates, unbiased bounded draws), so a seed always gives the same order. */
 void cx__permutation(cx_rng *rng, int64_t n, int64_t *perm);
 
+/* One sample's random affine transform (augment.c), as the inverse map it samples with. */
+typedef struct {
+    float cos_s, sin_s; /* cos and sin of the angle, divided by the scale */
+    float dy, dx;       /* translation in pixels */
+} cx__affine;
+/* Draws a transform for p's rotate, zoom and shift from rng (a fixed number of draws). */
+void cx__augment_draw(cx_rng *rng, const cx_loader_params *p, cx__affine *out);
+/* Writes sample index of s (u8 or f32 [N, C, H, W]) transformed by a and normalised as
+ * (v * scale - mean) / std into out [C, H, W]. */
+void cx__augment_apply(const cx_tensor *s, int64_t index, const cx__affine *a, float scale,
+                       float mean, float std, float *out);
+
 /* cx_idx_read with the tensor allocated in arena (NULL: the heap). */
 cx_tensor *cx__idx_read(const char *path, cx_arena *arena);
 

@@ -19,10 +19,13 @@ struct cx_loader {
     bool shuffle;
     uint64_t seed;
     float scale, mean, std;
-    bool identity;      /* f32 samples with scale 1, mean 0, std 1: a plain copy */
-    size_t row;         /* elements per sample */
-    int64_t *order;     /* [N] sample indices of the current epoch */
-    int64_t next_batch; /* batches handed out in this epoch */
+    cx_loader_params augment; /* its shift, rotate and zoom */
+    bool augmented;           /* any of them non-zero */
+    cx__affine *transforms;   /* [batch] the current batch's, when augmented */
+    bool identity;            /* f32 samples with scale 1, mean 0, std 1: a plain copy */
+    size_t row;               /* elements per sample */
+    int64_t *order;           /* [N] sample indices of the current epoch */
+    int64_t next_batch;       /* batches handed out in this epoch */
     cx_rng *rng;
     cx_tensor *x, *y;           /* [batch, ...] f32 and [batch] i32 (y NULL without labels) */
     cx_tensor *x_tail, *y_tail; /* the same for a last partial batch, or NULL */
@@ -36,6 +39,7 @@ void cx_loader_free(cx_loader *l) {
     cx_tensor_free(l->y_tail);
     cx_rng_free(l->rng);
     cx__free(l->order);
+    cx__free(l->transforms);
     cx__free(l);
 }
 
@@ -62,6 +66,19 @@ static cx_status check_params(const cx_dataset *d, const cx_loader_params *p) {
     if (!isfinite(p->scale) || !isfinite(p->mean) || !isfinite(p->std))
         return cx__error(CX_ERR_ARG, "%s: scale %g, mean %g, std %g: need finite values", who,
                          (double)p->scale, (double)p->mean, (double)p->std);
+    const cx_tensor *s = d->samples;
+    if (!(p->rotate >= 0 && p->rotate <= 180) || !(p->zoom >= 0 && p->zoom < 1) || p->shift < 0)
+        return cx__error(CX_ERR_ARG,
+                         "%s: augmentation rotate %g, zoom %g, shift %lld: need "
+                         "rotate in [0, 180], zoom in [0, 1), shift >= 0",
+                         who, (double)p->rotate, (double)p->zoom, (long long)p->shift);
+    bool augmented = p->shift || p->rotate || p->zoom;
+    char shape[64];
+    if (augmented && (s->ndim != 4 || p->shift >= s->shape[2] || p->shift >= s->shape[3]))
+        return cx__error(CX_ERR_ARG,
+                         "%s: augmentation needs image samples [C, H, W] (shift "
+                         "below H and W); these are %s",
+                         who, cx_tensor_shape_str(s, shape, sizeof shape));
     return CX_OK;
 }
 
@@ -78,6 +95,8 @@ cx_loader *cx_loader_new(const cx_dataset *d, const cx_loader_params *params) {
     l->scale = params->scale != 0 ? params->scale : u8 ? 1.0f / 255.0f : 1.0f;
     l->mean = params->mean;
     l->std = params->std != 0 ? params->std : 1.0f;
+    l->augment = *params;
+    l->augmented = params->shift || params->rotate || params->zoom;
     l->identity = !u8 && l->scale == 1.0f && l->mean == 0.0f && l->std == 1.0f;
     l->row = (size_t)cx__numel(d->samples->ndim - 1, d->samples->shape + 1);
     int64_t tail = l->n % l->batch;
@@ -85,6 +104,8 @@ cx_loader *cx_loader_new(const cx_dataset *d, const cx_loader_params *params) {
 
     bool ok = (l->order = cx__alloc((size_t)(l->n ? l->n : 1) * sizeof *l->order)) &&
               (l->rng = cx_rng_new(0));
+    if (ok && l->augmented)
+        ok = (l->transforms = cx__alloc((size_t)l->batch * sizeof *l->transforms));
     if (ok && l->n >= l->batch) ok = batch_tensors(d, l->batch, &l->x, &l->y);
     if (ok && tail && !params->drop_last) ok = batch_tensors(d, tail, &l->x_tail, &l->y_tail);
     if (!ok) {
@@ -95,42 +116,53 @@ cx_loader *cx_loader_new(const cx_dataset *d, const cx_loader_params *params) {
     return l;
 }
 
-int64_t cx_loader_num_batches(const cx_loader *l) { return l ? l->n_batches : 0; }
+int64_t cx_loader_num_batches(const cx_loader *l) {
+    return l ? l->n_batches : 0;
+}
 
 void cx_loader_start_epoch(cx_loader *l, int epoch) {
     if (!l) return;
     l->next_batch = 0;
+    /* the order and the augmentation draws of the epoch both come from this stream */
+    cx__shuffle_seed(l->rng, l->seed, (uint64_t)(int64_t)epoch);
     if (l->shuffle) {
-        cx__shuffle_seed(l->rng, l->seed, (uint64_t)(int64_t)epoch);
         cx__permutation(l->rng, l->n, l->order);
     } else {
-        for (int64_t i = 0; i < l->n; i++) l->order[i] = i;
+        for (int64_t i = 0; i < l->n; i++)
+            l->order[i] = i;
     }
 }
 
 /* One sample, normalised; compiled per ISA so the u8 -> f32 conversion runs 16 wide. */
-CX_VECTORIZE static void norm_u8(const uint8_t *src, float *dst, size_t n, float scale,
-                                 float mean, float std) {
-    for (size_t i = 0; i < n; i++) dst[i] = ((float)src[i] * scale - mean) / std;
+CX_VECTORIZE static void norm_u8(const uint8_t *src, float *dst, size_t n, float scale, float mean,
+                                 float std) {
+    for (size_t i = 0; i < n; i++)
+        dst[i] = ((float)src[i] * scale - mean) / std;
 }
 
-CX_VECTORIZE static void norm_f32(const float *src, float *dst, size_t n, float scale,
-                                  float mean, float std) {
-    for (size_t i = 0; i < n; i++) dst[i] = (src[i] * scale - mean) / std;
+CX_VECTORIZE static void norm_f32(const float *src, float *dst, size_t n, float scale, float mean,
+                                  float std) {
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (src[i] * scale - mean) / std;
 }
 
 /* Gathers the count samples order[start..start+count) into x and their labels into y. */
-static void gather(const cx_loader *l, int64_t start, int64_t count, cx_tensor *x, cx_tensor *y) {
+static void gather(cx_loader *l, int64_t start, int64_t count, cx_tensor *x, cx_tensor *y) {
     const cx_tensor *s = l->d->samples;
     const int64_t *idx = l->order + start;
     float *dst = cx__f32(x);
     size_t row = l->row;
-    /* Threads pay off only for big batches (a 128 x 784 MNIST batch takes microseconds). */
+    if (l->augmented)
+        for (int64_t b = 0; b < count; b++)
+            cx__augment_draw(l->rng, &l->augment, &l->transforms[b]);
+            /* Threads pay off only for big batches (a 128 x 784 MNIST batch takes microseconds). */
 #pragma omp parallel for if ((size_t)count * row >= 8 * (size_t)CX_PARALLEL_MIN)
     for (int64_t b = 0; b < count; b++) {
         float *out = dst + (size_t)b * row;
         size_t at = (size_t)idx[b] * row;
-        if (s->dtype == CX_DTYPE_U8)
+        if (l->augmented)
+            cx__augment_apply(s, idx[b], &l->transforms[b], l->scale, l->mean, l->std, out);
+        else if (s->dtype == CX_DTYPE_U8)
             norm_u8((const uint8_t *)s->storage->data + at, out, row, l->scale, l->mean, l->std);
         else if (l->identity)
             memcpy(out, (const float *)s->storage->data + at, row * sizeof(float));
@@ -140,7 +172,8 @@ static void gather(const cx_loader *l, int64_t start, int64_t count, cx_tensor *
     if (!y) return;
     const int32_t *labels = cx__i32(l->d->labels);
     int32_t *yd = cx__i32(y);
-    for (int64_t b = 0; b < count; b++) yd[b] = labels[idx[b]];
+    for (int64_t b = 0; b < count; b++)
+        yd[b] = labels[idx[b]];
 }
 
 bool cx_loader_next(cx_loader *l, cx_tensor **x, cx_tensor **y) {

@@ -104,6 +104,9 @@ static char *train_json(const cx_train_state *s) {
     json_object_set_new(j, "scale", json_real(s->normalisation.scale));
     json_object_set_new(j, "mean", json_real(s->normalisation.mean));
     json_object_set_new(j, "std", json_real(s->normalisation.std));
+    json_object_set_new(j, "shift", json_integer(s->normalisation.shift));
+    json_object_set_new(j, "rotate", json_real(s->normalisation.rotate));
+    json_object_set_new(j, "zoom", json_real(s->normalisation.zoom));
     json_object_set_new(j, "dataset", json_string(s->dataset));
     char *out = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(j);
@@ -128,6 +131,13 @@ static cx_status parse_train(const char *path, const char *text, cx_train_state 
         s->seed = strtoull(json_string_value(seed), &end, 10);
         ok = *json_string_value(seed) && end && *end == '\0';
     }
+    /* augmentation: absent from checkpoints written before it existed */
+    s->normalisation.shift = 0;
+    s->normalisation.rotate = s->normalisation.zoom = 0;
+    if (ok && json_object_get(j, "shift"))
+        ok = get_int(j, "shift", 0, INT32_MAX, &s->normalisation.shift) &&
+             get_real(j, "rotate", &s->normalisation.rotate) &&
+             get_real(j, "zoom", &s->normalisation.zoom);
     const json_t *dataset = json_object_get(j, "dataset");
     if (ok && json_is_string(dataset))
         snprintf(s->dataset, sizeof s->dataset, "%s", json_string_value(dataset));

@@ -53,6 +53,7 @@ typedef struct {
 
     /* the section being read */
     bool in_section, is_model;
+    bool in_train, seen_train; /* in / after the [train] section, which the model skips */
     const cx_layer_kind *kind;
     int sec_line, n_sections;
     _Alignas(8) unsigned char args[CX_LAYER_ARGS_MAX];
@@ -403,11 +404,17 @@ static void finish_section(parse_state *ps) {
 static void begin_section(parse_state *ps, const char *name) {
     finish_section(ps);
     if (ps->failed) return;
+    ps->in_train = strcmp(name, "train") == 0;
+    if (ps->in_train) { /* training settings: read by `cortex train`, not by the model */
+        if (ps->seen_train) fail(ps, ps->line, CX_ERR_FORMAT, "[train] given twice");
+        ps->seen_train = true;
+        return;
+    }
     bool is_model = strcmp(name, "model") == 0;
     const cx_layer_kind *kind = is_model ? NULL : cx__layer_kind_find(name);
     if (!is_model && !kind) {
         char list[1024];
-        fail(ps, ps->line, CX_ERR_FORMAT, "unknown section [%s]; valid sections: model, %s", name,
+        fail(ps, ps->line, CX_ERR_FORMAT, "unknown section [%s]; valid sections: model, train, %s", name,
              cx__layer_kind_list(list, sizeof list, false));
         return;
     }
@@ -526,6 +533,8 @@ static int on_pair(void *user, const char *section, const char *name, const char
     if (ps->failed) return 1;
     if (ps->marker && strcmp(name, MARKER) == 0)
         begin_section(ps, section);
+    else if (ps->in_train)
+        return 1;
     else if (!ps->in_section)
         fail(ps, ps->line, CX_ERR_FORMAT,
              "'%s' comes before any section; a config starts "

@@ -38,7 +38,9 @@ static cx_status run_init(fit_run *r, const cx_dataset *train) {
     const cx_fit_params *p = r->p;
     cx_loader_params lp = {.batch_size = p->batch_size > 0 ? p->batch_size : 128,
                            .shuffle = true, .seed = p->seed, .scale = p->normalisation.scale,
-                           .mean = p->normalisation.mean, .std = p->normalisation.std};
+                           .mean = p->normalisation.mean, .std = p->normalisation.std,
+                           .shift = p->normalisation.shift, .rotate = p->normalisation.rotate,
+                           .zoom = p->normalisation.zoom};
     r->loader = cx_loader_new(train, &lp);
     r->arena = cx_arena_new(0);
     r->n_params = cx_model_num_param_tensors(r->m);
