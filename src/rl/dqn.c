@@ -260,8 +260,9 @@ cx_dqn *cx_dqn_load(const char *path, const cx_env *env, const cx_dqn_params *pa
     snprintf(want, sizeof want, "rl:%s", cx_env_name(env));
     int64_t in[CX_MAX_DIMS], out[CX_MAX_DIMS];
     if (strcmp(state.dataset, want) != 0) {
-        cx__error(CX_ERR_ARG, "%s is not a DQN for %s (it was trained on '%s')", path,
-                  cx_env_name(env), state.dataset);
+        bool rl = strncmp(state.dataset, "rl:", 3) == 0;
+        cx__error(CX_ERR_ARG, "%s is not a DQN for %s (%s '%s')", path, cx_env_name(env),
+                  rl ? "it plays" : "it is a model trained on", state.dataset + (rl ? 3 : 0));
     } else if (cx_model_input_shape(m, in) != 1 || in[0] != cx_env_num_features(env) ||
                cx_model_output_shape(m, out) != 1 || out[0] != cx_env_num_actions(env)) {
         cx__error(CX_ERR_FORMAT, "%s: the network does not map %d features to %d moves", path,
