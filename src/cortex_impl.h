@@ -200,6 +200,10 @@ static inline bool cx__needs_grad(const cx_tensor *t) { return t->requires_grad;
 /* t's gradient buffer (contiguous f32, t's logical shape), allocated zeroed on first use in
  * t's own lifetime (arena or heap). NULL + error on allocation failure. */
 float *cx__grad(cx_tensor *t);
+/* t's gradient buffer for a backward rule that writes every element: *assign is true when
+ * the buffer is new (left unzeroed: the rule must store, not add), false when it holds
+ * gradients already (the rule adds). Saves zeroing big activation gradients each step. */
+float *cx__grad_assign(cx_tensor *t, bool *assign);
 /* Makes g (contiguous f32, t's shape) t's gradient buffer, taking over the caller's reference
  * to it and dropping t's previous one: a model's parameters get views into its one flat
  * gradient vector this way. */
@@ -288,9 +292,9 @@ void cx__col2im(const cx_conv_geom *g, const float *cols, float *img);
  *   w [o, g->c / G, kh, kw]                  bias [o] or NULL
  * cx__conv_forward:  y = conv(x, w) + bias, or y += conv(x, w) + bias with accumulate
  * cx__conv_backward: for the grid-side gradient gy, dx += convᵀ(gy, w) (a transposed conv)
- *   when dx is not NULL, dw += sum over the batch of gy_n · cols(x_n)ᵀ when dw is not NULL,
- *   db[oc] += the sum of gy's channel oc when db is not NULL (x may be NULL without dw, w
- *   without dx).
+ *   when dx is not NULL (dx = it with dx_assign: dx's old contents are ignored),
+ *   dw += sum over the batch of gy_n · cols(x_n)ᵀ when dw is not NULL, db[oc] += the sum of
+ *   gy's channel oc when db is not NULL (x may be NULL without dw, w without dx).
  * Threads go over images (each running a single-threaded sgemm) when the batch has enough
  * images, else to sgemm and im2col. Temporaries come from cx__temp_alloc; false (+ error) only
  * if that fails. */
@@ -298,8 +302,8 @@ bool cx__conv_forward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t 
                       const float *x, const float *w, const float *bias, float *y,
                       bool accumulate);
 bool cx__conv_backward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t o,
-                       const float *x, const float *gy, const float *w, float *dx, float *dw,
-                       float *db);
+                       const float *x, const float *gy, const float *w, float *dx,
+                       bool dx_assign, float *dw, float *db);
 /* y [n, c, hw] = b[c] (zeros when b is NULL);  db[c] += sum of y over n and hw. */
 void cx__channel_fill(float *y, const float *b, int64_t n, int64_t c, int64_t hw);
 void cx__channel_sum_add(const float *y, int64_t n, int64_t c, int64_t hw, float *db);

@@ -58,6 +58,12 @@ float *cx__grad(cx_tensor *t) {
     return cx__f32(t->grad);
 }
 
+float *cx__grad_assign(cx_tensor *t, bool *assign) {
+    *assign = !t->grad;
+    if (!t->grad) t->grad = cx__tensor_alloc(t->arena, CX_DTYPE_F32, t->ndim, t->shape);
+    return t->grad ? cx__f32(t->grad) : NULL;
+}
+
 void cx__tensor_set_grad(cx_tensor *t, cx_tensor *g) {
     CX_ASSERT(g->dtype == CX_DTYPE_F32 && g->ndim == t->ndim && cx__is_contiguous(g));
     cx_tensor_free(t->grad);

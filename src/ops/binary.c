@@ -111,10 +111,35 @@ static cx_status accumulate(cx_tensor *t, const float *g, const cx_tensor *out) 
     return CX_OK;
 }
 
+/* True if t is contiguous with out's shape (no broadcasting, no strides). */
+static bool same_layout(const cx_tensor *t, const cx_tensor *out) {
+    if (t->ndim != out->ndim || !cx__is_contiguous(t)) return false;
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] != out->shape[i]) return false;
+    return true;
+}
+
+/* grad(t) (+)= gout * other, threaded: the product of same-shaped contiguous tensors (a
+ * dropout mask, a gate), without the temporaries of the general path. */
+static cx_status mul_same_layout(cx_tensor *t, cx_tensor *other, const float *gout, int64_t n) {
+    bool assign;
+    float *g = cx__grad_assign(t, &assign);
+    if (!g) return cx_last_status();
+    const float *o = cx__f32(other);
+#pragma omp parallel for simd if (n > CX_PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++) g[i] = (assign ? 0.0f : g[i]) + gout[i] * o[i];
+    return CX_OK;
+}
+
 /* d/da and d/db of out = a op b, given gout; ga/gb written over the expanded a/b buffers. */
 static cx_status binary_backward(binop op, cx_node *node, cx_tensor *out, const float *gout) {
     cx_tensor *a = node->in[0], *b = node->in[1];
     int64_t n = cx__numel(out->ndim, out->shape);
+    if (op == BIN_MUL && a != b && same_layout(a, out) && same_layout(b, out)) {
+        cx_status st = cx__needs_grad(a) ? mul_same_layout(a, b, gout, n) : CX_OK;
+        if (st == CX_OK && cx__needs_grad(b)) st = mul_same_layout(b, a, gout, n);
+        return st;
+    }
     if (op == BIN_ADD || op == BIN_SUB) {
         cx_status st = CX_OK;
         if (cx__needs_grad(a)) st = accumulate(a, gout, out);

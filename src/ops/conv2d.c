@@ -237,11 +237,13 @@ static cx_status conv2d_backward(cx_node *node, cx_tensor *out, const float *gou
     int64_t n = x->shape[0], o = w->shape[0], groups = node->i[P_GROUPS];
     cx_conv_geom g = geom_of(x, w, node->i, out->shape + 2);
     bool need_b = b && cx__needs_grad(b);
-    float *gx = cx__needs_grad(x) ? cx__grad(x) : NULL;
+    bool gx_assign = false;
+    float *gx = cx__needs_grad(x) ? cx__grad_assign(x, &gx_assign) : NULL;
     float *gw = cx__needs_grad(w) ? cx__grad(w) : NULL, *gb = need_b ? cx__grad(b) : NULL;
     if ((cx__needs_grad(x) && !gx) || (cx__needs_grad(w) && !gw) || (need_b && !gb))
         return cx_last_status();
-    if (!cx__conv_backward(&g, groups, n, o, cx__f32(x), gout, cx__f32(w), gx, gw, gb))
+    if (!cx__conv_backward(&g, groups, n, o, cx__f32(x), gout, cx__f32(w), gx, gx_assign, gw,
+                           gb))
         return cx_last_status();
     return CX_OK;
 }

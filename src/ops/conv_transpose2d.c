@@ -109,7 +109,7 @@ cx_tensor *cx_conv_transpose2d(cx_tensor *x, cx_tensor *weight, cx_tensor *bias,
     if (y) {
         cx__channel_fill(cx__f32(y), c[2] ? cx__f32(c[2]) : NULL, n, o, s.out[0] * s.out[1]);
         if (!cx__conv_backward(&g, s.groups, n, ch, NULL, cx__f32(c[0]), cx__f32(c[1]),
-                               cx__f32(y), NULL, NULL)) {
+                               cx__f32(y), false, NULL, NULL)) {
             cx_tensor_free(y);
             y = NULL;
         }
@@ -126,13 +126,15 @@ static cx_status conv_transpose2d_backward(cx_node *node, cx_tensor *out, const 
     int64_t n = x->shape[0], ch = x->shape[1], groups = node->i[P_GROUPS];
     cx_conv_geom g = geom_of(x, w, node->i, out->shape + 2);
     if (cx__needs_grad(x)) {
-        float *gx = cx__grad(x);
-        if (!gx || !cx__conv_forward(&g, groups, n, ch, gout, cx__f32(w), NULL, gx, true))
+        bool assign;
+        float *gx = cx__grad_assign(x, &assign);
+        if (!gx || !cx__conv_forward(&g, groups, n, ch, gout, cx__f32(w), NULL, gx, !assign))
             return cx_last_status();
     }
     if (cx__needs_grad(w)) {
         float *gw = cx__grad(w);
-        if (!gw || !cx__conv_backward(&g, groups, n, ch, gout, cx__f32(x), NULL, NULL, gw, NULL))
+        if (!gw ||
+            !cx__conv_backward(&g, groups, n, ch, gout, cx__f32(x), NULL, NULL, false, gw, NULL))
             return cx_last_status();
     }
     if (b && cx__needs_grad(b)) {

@@ -89,9 +89,11 @@ static cx_status linear_backward(cx_node *node, cx_tensor *out, const float *gou
     cx_tensor *x = node->in[0], *w = node->in[1], *b = node->n_in > 2 ? node->in[2] : NULL;
     int64_t in = w->shape[1], n_out = w->shape[0], rows = rows_of(x);
     if (cx__needs_grad(x)) {
-        float *gx = cx__grad(x);
+        bool assign;
+        float *gx = cx__grad_assign(x, &assign);
         if (!gx) return cx_last_status();
-        cx__sgemm(false, false, rows, in, n_out, 1.0f, gout, n_out, cx__f32(w), in, 1.0f, gx, in);
+        cx__sgemm(false, false, rows, in, n_out, 1.0f, gout, n_out, cx__f32(w), in,
+                  assign ? 0.0f : 1.0f, gx, in);
     }
     if (cx__needs_grad(w)) {
         float *gw = cx__grad(w);

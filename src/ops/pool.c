@@ -17,6 +17,7 @@
 #include "cortex_impl.h"
 
 #include <math.h>
+#include <string.h>
 
 /* A plane's size, its output's size and the window settings. */
 typedef struct {
@@ -212,7 +213,8 @@ cx_tensor *cx_max_pool2d(cx_tensor *x, const cx_pool2d_params *params) {
 static cx_status max_pool2d_backward(cx_node *node, cx_tensor *out, const float *gout) {
     cx_tensor *x = node->in[0];
     if (!cx__needs_grad(x)) return CX_OK;
-    float *gx = cx__grad(x);
+    bool assign;
+    float *gx = cx__grad_assign(x, &assign);
     if (!gx) return cx_last_status();
     int64_t planes = x->shape[0] * x->shape[1], in_plane = x->shape[2] * x->shape[3];
     int64_t out_plane = out->shape[2] * out->shape[3];
@@ -222,6 +224,7 @@ static cx_status max_pool2d_backward(cx_node *node, cx_tensor *out, const float 
         const int32_t *ip = idx + p * out_plane;
         const float *gp = gout + p * out_plane;
         float *gxp = gx + p * in_plane;
+        if (assign) memset(gxp, 0, (size_t)in_plane * sizeof *gxp); /* threaded, plane hot */
         for (int64_t i = 0; i < out_plane; i++)
             if (ip[i] >= 0) gxp[ip[i]] += gp[i];
     }

@@ -82,7 +82,8 @@ cx_status cx__unary_backward(cx_node *node, cx_tensor *out, const float *gout,
     cx_tensor *x = node->in[0];
     int64_t n = cx__numel(out->ndim, out->shape);
     if (!cx__needs_grad(x) || n == 0) return CX_OK;
-    float *gx = cx__grad(x); /* (x's shape), contiguous */
+    bool assign;
+    float *gx = cx__grad_assign(x, &assign); /* (x's shape), contiguous */
     if (!gx) return cx_last_status();
     const float *xs = cx__f32(x), *ys = cx__f32(out);
     float *copy = NULL;
@@ -97,7 +98,7 @@ cx_status cx__unary_backward(cx_node *node, cx_tensor *out, const float *gout,
 #pragma omp parallel for if (n > CX_PARALLEL_MIN)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t i = c * CHUNK, len = n - i < CHUNK ? n - i : CHUNK;
-        df(len, xs + i, ys + i, gout + i, gx + i, p);
+        df(len, xs + i, ys + i, gout + i, gx + i, p, assign);
     }
     cx__temp_free(copy);
     return CX_OK;

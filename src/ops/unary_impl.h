@@ -15,9 +15,10 @@
 
 /* ys[0..n) = f(xs[0..n)) given the op's parameters p (node->f). */
 typedef void (*cx__unary_fwd_fn)(int64_t n, const float *xs, float *ys, const float *p);
-/* gx[0..n) += the gradient through f, from gy (d loss / d y), xs and ys = f(xs). */
+/* gx[0..n) += the gradient through f, from gy (d loss / d y), xs and ys = f(xs); with assign,
+ * gx[0..n) = it (gx held no gradient yet, see cx__grad_assign). */
 typedef void (*cx__unary_bwd_fn)(int64_t n, const float *xs, const float *ys, const float *gy,
-                                 float *gx, const float *p);
+                                 float *gx, const float *p, bool assign);
 
 /* y = f(x) elementwise for x f32 with any strides; y is contiguous. Stores the n_p (<= 4)
  * parameters p in the node for backward. NULL + error (naming op_name) on failure. */
@@ -39,17 +40,19 @@ cx_status cx__unary_backward(cx_node *node, cx_tensor *out, const float *gout,
         }                                                                                      \
     }
 
-/* Defines `static void name##_bwd`: gx[i] += EXPR, where EXPR uses g (= gy[i]), x, y and p. */
+/* Defines `static void name##_bwd`: gx[i] += EXPR (or = with assign), where EXPR uses g
+ * (= gy[i]), x, y and p. */
 #define CX_UNARY_BWD(name, EXPR)                                                               \
     CX_VECTORIZE static void name##_bwd(int64_t n, const float *restrict xs,                   \
                                         const float *restrict ys, const float *restrict gy,    \
-                                        float *restrict gx, const float *restrict p) {         \
+                                        float *restrict gx, const float *restrict p,           \
+                                        bool assign) {                                         \
         (void)p;                                                                               \
         for (int64_t i = 0; i < n; i++) {                                                      \
             float x = xs[i], y = ys[i], g = gy[i];                                             \
             (void)x;                                                                           \
             (void)y;                                                                           \
-            gx[i] += (EXPR);                                                                   \
+            gx[i] = (assign ? 0.0f : gx[i]) + (EXPR);                                          \
         }                                                                                      \
     }
 

@@ -66,11 +66,12 @@ static void add_strided(float *g, int ndim, const int64_t *shape, const int64_t 
 static cx_status same_order_backward(cx_node *node, cx_tensor *out, const float *gout) {
     cx_tensor *x = node->in[0];
     if (!cx__needs_grad(x)) return CX_OK;
-    float *g = cx__grad(x);
+    bool assign;
+    float *g = cx__grad_assign(x, &assign);
     if (!g) return cx_last_status();
     int64_t n = cx__numel(out->ndim, out->shape);
 #pragma omp parallel for simd if (n > CX_PARALLEL_MIN)
-    for (int64_t i = 0; i < n; i++) g[i] += gout[i];
+    for (int64_t i = 0; i < n; i++) g[i] = (assign ? 0.0f : g[i]) + gout[i];
     return CX_OK;
 }
 

@@ -112,15 +112,18 @@ bool cx__conv_forward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t 
     return true;
 }
 
-/* dx_n += col2im(Wᵀ · gy_n); buf (c kh kw, hw). Pointwise: dx_n += Wᵀ · gy_n directly. */
+/* dx_n += col2im(Wᵀ · gy_n) (= with assign); buf (c kh kw, hw). Pointwise: dx_n += Wᵀ · gy_n
+ * directly. */
 static void backward_data_one(const conv_plan *p, const float *gy_n, const float *w,
-                              float *dx_n, float *buf) {
+                              float *dx_n, bool assign, float *buf) {
     float *dst = p->pointwise ? dx_n : buf;
     for (int64_t gi = 0; gi < p->groups; gi++)
         cx__sgemm(true, false, p->k, p->hw, p->og, 1.0f, w + gi * p->og * p->k, p->k,
-                  gy_n + gi * p->og * p->hw, p->hw, p->pointwise ? 1.0f : 0.0f,
+                  gy_n + gi * p->og * p->hw, p->hw, p->pointwise && !assign ? 1.0f : 0.0f,
                   dst + gi * p->k * p->hw, p->hw);
-    if (!p->pointwise) cx__col2im(p->g, buf, dx_n);
+    if (p->pointwise) return;
+    if (assign) memset(dx_n, 0, (size_t)p->img * sizeof *dx_n); /* this thread's image, hot */
+    cx__col2im(p->g, buf, dx_n);
 }
 
 /* dw (o, K) += gy_n · cols(x_n)ᵀ; buf (c kh kw, hw). */
@@ -145,10 +148,11 @@ CX_VECTORIZE static float row_sum(const float *row, int64_t len) {
 
 /* The gradients of image i while its gy_n is in cache; buf serves cols, then dcols. */
 static void backward_one(const conv_plan *p, int64_t i, const float *x, const float *gy,
-                         const float *w, float *dx, float *dw, float *db, float *buf) {
+                         const float *w, float *dx, bool dx_assign, float *dw, float *db,
+                         float *buf) {
     const float *gy_n = gy + i * p->o * p->hw;
     if (dw) backward_weight_one(p, x + i * p->img, gy_n, dw, buf);
-    if (dx) backward_data_one(p, gy_n, w, dx + i * p->img, buf);
+    if (dx) backward_data_one(p, gy_n, w, dx + i * p->img, dx_assign, buf);
     if (db)
         for (int64_t oc = 0; oc < p->o; oc++) db[oc] += row_sum(gy_n + oc * p->hw, p->hw);
 }
@@ -158,8 +162,8 @@ CX_VECTORIZE static void add_into(float *dst, const float *src, int64_t len) {
 }
 
 bool cx__conv_backward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t o,
-                       const float *x, const float *gy, const float *w, float *dx, float *dw,
-                       float *db) {
+                       const float *x, const float *gy, const float *w, float *dx,
+                       bool dx_assign, float *dw, float *db) {
     conv_plan p = plan_of(g, groups, o);
     int threads = image_threads(n);
     int64_t each = p.pointwise ? 0 : p.k * groups * p.hw;
@@ -175,14 +179,16 @@ bool cx__conv_backward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t
             float *dw_t = dw ? buf + each : NULL, *db_t = db ? buf + each + wlen : NULL;
             memset(buf + each, 0, (size_t)(wlen + blen) * sizeof *buf);
 #pragma omp for schedule(static)
-            for (int64_t i = 0; i < n; i++) backward_one(&p, i, x, gy, w, dx, dw_t, db_t, buf);
+            for (int64_t i = 0; i < n; i++)
+                backward_one(&p, i, x, gy, w, dx, dx_assign, dw_t, db_t, buf);
         }
         for (int t = 0; t < threads; t++) {
             if (dw) add_into(dw, ws + t * stride + each, wlen);
             if (db) add_into(db, ws + t * stride + each + wlen, blen);
         }
     } else {
-        for (int64_t i = 0; i < n; i++) backward_one(&p, i, x, gy, w, dx, dw, db, ws);
+        for (int64_t i = 0; i < n; i++)
+            backward_one(&p, i, x, gy, w, dx, dx_assign, dw, db, ws);
     }
     cx__temp_free(ws);
     return true;
