@@ -193,17 +193,24 @@ bool cx_model_training(const cx_model *m);
 cx_rng *cx_model_rng(cx_model *m);
 void cx_model_seed(cx_model *m, uint64_t seed);
 
-/* Output of the whole model for a batch x (shape [N, sample shape...], f32), recorded for
+/* Output of the whole model for a batch x (shape [N, sample shape...], f32; i32 token ids for
+ * a model that starts with an embedding; any length T > 0 where the input shape says none),
+ * recorded for
  * autograd like any op, in the current arena. NULL + error naming the layer on a shape
  * mismatch. */
 cx_tensor *cx_model_forward(cx_model *m, cx_tensor *x);
 /* The training loss (a scalar, mean over the batch) of batch x against target (i32 labels
- * [N] for cross-entropy, f32 of the output's shape otherwise). If logits is not NULL it
+ * [N] for cross-entropy, f32 of the output's shape otherwise; for an output [N, T, .., C]
+ * the labels are [N, T, ..] and the mean is over every position). If logits is not NULL it
  * receives the model's output before the folded final activation (for accuracy; the caller
  * owns that reference). Folding: cross-entropy takes the input of a final softmax or
  * log_softmax layer, BCE the input of a final sigmoid; without such a layer the output is
  * taken as the logits. MSE uses the output as it is. */
 cx_tensor *cx_model_loss(cx_model *m, cx_tensor *x, cx_tensor *target, cx_tensor **logits);
+/* Forgets the state that stateful recurrent layers carry from one batch to the next (Keras's
+ * reset_states): the next batch starts from zeros. A batch of another size also starts from
+ * zeros. */
+void cx_model_reset_states(cx_model *m);
 
 /* ---- inspecting ---- */
 
