@@ -464,5 +464,6 @@ cx_status cx_safetensors_save(const char *path, int n, const char *const *names,
 #include "cortex/optim.h"
 #include "cortex/data.h"
 #include "cortex/train.h"
+#include "cortex/text.h"
 
 #endif /* CORTEX_H */

@@ -76,5 +76,6 @@ int cmd_predict(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_filter(int argc, char **argv);
 int cmd_featuremaps(int argc, char **argv);
+int cmd_text(int argc, char **argv);
 
 #endif
