@@ -78,7 +78,7 @@ CX_VECTORIZE static void column_sums(const float *g, int64_t rows, int64_t cols,
 
 /* ---- cells, forward: one step for nb rows; g (nb, K H) holds the pre-activations ---- */
 
-CX_VECTORIZE static void rnn_cell(int64_t nb, int64_t H, bool relu, float *g, float *h) {
+CX_VECTORIZE static void rnn_cell(int64_t nb, int64_t H, bool relu, float *restrict g, float *restrict h) {
     for (int64_t r = 0; r < nb; r++)
         for (int64_t j = 0; j < H; j++) {
             float a = g[r * H + j];
@@ -87,8 +87,9 @@ CX_VECTORIZE static void rnn_cell(int64_t nb, int64_t H, bool relu, float *g, fl
 }
 
 /* c = f cprev + i g, h = o tanh(c); e (nb, 2H) receives c and tanh(c). */
-CX_VECTORIZE static void lstm_cell(int64_t nb, int64_t H, float *g, const float *cprev,
-                                   int64_t ldc, float *e, float *h) {
+CX_VECTORIZE static void lstm_cell(int64_t nb, int64_t H, float *restrict g,
+                                   const float *restrict cprev, int64_t ldc, float *restrict e,
+                                   float *restrict h) {
     for (int64_t r = 0; r < nb; r++) {
         float *gr = g + r * 4 * H, *er = e + r * 2 * H;
         const float *cp = cprev + r * ldc;
@@ -105,8 +106,9 @@ CX_VECTORIZE static void lstm_cell(int64_t nb, int64_t H, float *g, const float 
 
 /* r, z from gi + gh; n = tanh(gi_n + r hn) with hn = gh_n; h = (1 - z) n + z hprev.
  * g keeps r, z, n; e (nb, H) keeps hn. */
-CX_VECTORIZE static void gru_cell(int64_t nb, int64_t H, float *g, const float *gh,
-                                  const float *hprev, float *e, float *h) {
+CX_VECTORIZE static void gru_cell(int64_t nb, int64_t H, float *restrict g, const float *restrict gh,
+                                  const float *restrict hprev, float *restrict e,
+                                  float *restrict h) {
     for (int64_t r = 0; r < nb; r++) {
         float *gr = g + r * 3 * H;
         const float *hr = gh + r * 3 * H, *hp = hprev + r * H;
@@ -154,17 +156,18 @@ void cx__rnn_forward(const cx_rnn_pass *p) {
 /* ---- cells, backward: dh (nb, H) is d(loss)/d(h_t) ---- */
 
 /* a = tanh(pre): d pre = dh (1 - h^2); ReLU: dh where h > 0. */
-CX_VECTORIZE static void rnn_cell_back(int64_t nb, int64_t H, bool relu, const float *h,
-                                       const float *dh, float *dg) {
+CX_VECTORIZE static void rnn_cell_back(int64_t nb, int64_t H, bool relu, const float *restrict h,
+                                       const float *restrict dh, float *restrict dg) {
     for (int64_t k = 0; k < nb * H; k++)
         dg[k] = relu ? cx__vselect(h[k] > 0.0f, dh[k], 0.0f) : dh[k] * (1.0f - h[k] * h[k]);
 }
 
 /* dc = dc_next + dh o (1 - tanh²c); di = dc g, df = dc cprev, dg = dc i, do = dh tanh c, each
  * times its activation's derivative; dc_next becomes dc f (the gradient of c_{t-1}). */
-CX_VECTORIZE static void lstm_cell_back(int64_t nb, int64_t H, const float *g, const float *e,
-                                        const float *cprev, int64_t ldc, const float *dh,
-                                        float *dc_next, float *dg) {
+CX_VECTORIZE static void lstm_cell_back(int64_t nb, int64_t H, const float *restrict g,
+                                        const float *restrict e, const float *restrict cprev,
+                                        int64_t ldc, const float *restrict dh,
+                                        float *restrict dc_next, float *restrict dg) {
     for (int64_t r = 0; r < nb; r++) {
         const float *gr = g + r * 4 * H, *er = e + r * 2 * H, *cp = cprev + r * ldc;
         float *dgr = dg + r * 4 * H, *dcn = dc_next + r * H;
@@ -184,9 +187,10 @@ CX_VECTORIZE static void lstm_cell_back(int64_t nb, int64_t H, const float *g, c
 /* h = (1 - z) n + z hprev, n = tanh(a_n), a_n = gi_n + r hn:  dn = dh (1 - z),
  * dz = dh (hprev - n), dhprev = dh z (+ the recurrent products, added by the caller);
  * d a_n = dn (1 - n²) goes to gi_n, r times it to gh_n, and d r = d a_n hn. */
-CX_VECTORIZE static void gru_cell_back(int64_t nb, int64_t H, const float *g, const float *e,
-                                       const float *hprev, const float *dh, float *dgi,
-                                       float *dgh, float *dhprev) {
+CX_VECTORIZE static void gru_cell_back(int64_t nb, int64_t H, const float *restrict g,
+                                       const float *restrict e, const float *restrict hprev,
+                                       const float *restrict dh, float *restrict dgi,
+                                       float *restrict dgh, float *restrict dhprev) {
     for (int64_t r = 0; r < nb; r++) {
         const float *gr = g + r * 3 * H, *hp = hprev + r * H;
         float *di = dgi + r * 3 * H, *dhh = dgh + r * 3 * H;
