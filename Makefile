@@ -139,6 +139,7 @@ golden: $(OP_ROWS)
 	/usr/bin/python3 scripts/golden/nn.py
 	/usr/bin/python3 scripts/golden/batch_norm.py
 	/usr/bin/python3 scripts/golden/cnn.py
+	/usr/bin/python3 scripts/golden/rnn.py
 
 # Fuzz targets: each tests/fuzz/fuzz_X.c built with the library sources by clang's libFuzzer.
 # Run: ./build/fuzz/fuzz_safetensors -max_total_time=60

@@ -315,6 +315,69 @@ cx_tensor *cx_batch_norm(cx_tensor *x, cx_tensor *weight, cx_tensor *bias,
                          cx_tensor *running_mean, cx_tensor *running_var, bool training,
                          float momentum, float eps);
 
+/* ---- sequences ---- */
+
+/* 1-D convolution, as torch.nn.functional.conv1d: x [N, C, L], weight [O, C/groups, k], bias
+ * [O] or NULL -> [N, O, Lo], Lo = (L + 2 padding - dilation (k - 1) - 1) / stride + 1.
+ * Zero means the default (stride 1, no padding, dilation 1, one group); same: output length =
+ * input length (stride 1). Runs as a conv2d of height 1. */
+typedef struct {
+    int64_t stride, padding, dilation, groups;
+    bool same;
+} cx_conv1d_params;
+cx_tensor *cx_conv1d(cx_tensor *x, cx_tensor *weight, cx_tensor *bias,
+                     const cx_conv1d_params *params);
+
+/* 1-D pooling over x [N, C, L] -> [N, C, Lo], as torch's max_pool1d / avg_pool1d; zero means
+ * the default (stride = kernel, no padding, dilation 1). */
+typedef struct {
+    int64_t kernel, stride, padding, dilation; /* dilation: max pooling only */
+    bool ceil_mode, exclude_pad;
+} cx_pool1d_params;
+cx_tensor *cx_max_pool1d(cx_tensor *x, const cx_pool1d_params *params);
+cx_tensor *cx_avg_pool1d(cx_tensor *x, const cx_pool1d_params *params);
+
+/* Rows of weight [V, E] picked by indices (i32, any shape, each in [0, V)): [indices..., E],
+ * as torch.nn.functional.embedding. The gradient flows to weight (repeated indices add up);
+ * an index out of range is CX_ERR_ARG naming it. */
+cx_tensor *cx_embedding(cx_tensor *indices, cx_tensor *weight);
+
+/* Recurrent layers over a whole sequence, as torch.nn.RNN, LSTM and GRU (unidirectional, no
+ * inter-layer dropout), with torch's equations, gate order and weight layout, so torch's
+ * weights are used as they are:
+ *   RNN   h' = tanh(W_ih x + b_ih + W_hh h + b_hh)                      (or ReLU)
+ *   LSTM  i, f, g, o = σ, σ, tanh, σ of (W_ih x + b_ih + W_hh h + b_hh) in that order;
+ *         c' = f c + i g,  h' = o tanh(c')
+ *   GRU   r, z = σ(W_i{r,z} x + b_i{r,z} + W_h{r,z} h + b_h{r,z}),
+ *         n = tanh(W_in x + b_in + r (W_hn h + b_hn)),  h' = (1 - z) n + z h
+ * Each layer is one op: the input projections of all steps are one matrix product, the steps
+ * run in order, and backward is back-propagation through the whole sequence.
+ *
+ * x: [T, N, I] (steps, batch, features), or [N, T, I] with batch_first.
+ * weights: 4 per layer, in torch's order (its _flat_weights): weight_ih_l{k} [G H, I_k],
+ *   weight_hh_l{k} [G H, H], bias_ih_l{k} [G H], bias_hh_l{k} [G H] for k = 0..L-1, where
+ *   G = 1 (RNN), 4 (LSTM) or 3 (GRU), I_0 = I and I_k = H above; a bias entry may be NULL.
+ * h0, c0: initial states [L, N, H], or NULL for zeros.
+ * Returns the last layer's output at every step: [T, N, H] ([N, T, H] with batch_first).
+ * Multiple results: h_n and c_n, when not NULL, receive the final states [L, N, H] (each a new
+ * reference the caller owns, NULL on error). Every result is a view of the same per-layer
+ * outputs, so a loss on the outputs, the final states or both back-propagates through time
+ * once; states passed as h0/c0 are copied, so the caller may overwrite them afterwards (to
+ * carry state across batches with truncated BPTT: pass detached final states as the next h0).
+ * Errors (NULL): CX_ERR_SHAPE naming the layer and both shapes, CX_ERR_ARG for num_layers
+ * outside 1..64 or a NULL weight. */
+typedef struct {
+    int64_t num_layers; /* 0 means 1 */
+    bool batch_first;
+    bool relu;          /* cx_rnn: ReLU instead of tanh (torch's nonlinearity='relu') */
+} cx_rnn_params;
+cx_tensor *cx_rnn(cx_tensor *x, cx_tensor *h0, cx_tensor *const *weights,
+                  const cx_rnn_params *params, cx_tensor **h_n);
+cx_tensor *cx_lstm(cx_tensor *x, cx_tensor *h0, cx_tensor *c0, cx_tensor *const *weights,
+                   const cx_rnn_params *params, cx_tensor **h_n, cx_tensor **c_n);
+cx_tensor *cx_gru(cx_tensor *x, cx_tensor *h0, cx_tensor *const *weights,
+                  const cx_rnn_params *params, cx_tensor **h_n);
+
 /* Shape and views. Views share data with their input; dims may be negative (from the end). */
 /* One entry of shape may be -1 (inferred). A view when x's strides allow, a copy otherwise. */
 cx_tensor *cx_reshape(cx_tensor *x, int ndim, const int64_t *shape);
@@ -403,5 +466,6 @@ cx_status cx_safetensors_save(const char *path, int n, const char *const *names,
 #include "cortex/data.h"
 #include "cortex/train.h"
 #include "cortex/rl.h"
+#include "cortex/text.h"
 
 #endif /* CORTEX_H */

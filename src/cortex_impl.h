@@ -145,11 +145,13 @@ typedef struct {
     bool no_grad;               /* not differentiated (labels, targets, indices) */
 } cx_test_input;
 
+#define CX_OP_TEST_MAX_IN 8 /* inputs of one test row (an LSTM layer takes 7) */
+
 typedef struct {
     const char *name;
     cx_tensor *(*run)(cx_tensor *const *in);
     int n_in;
-    cx_test_input in[4];
+    cx_test_input in[CX_OP_TEST_MAX_IN];
     float eps; /* finite-difference step, default 1e-3 */
     float tol; /* gradcheck tolerance, default 1e-2 */
 } cx_op_test;
@@ -307,5 +309,38 @@ bool cx__conv_backward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t
 /* y [n, c, hw] = b[c] (zeros when b is NULL);  db[c] += sum of y over n and hw. */
 void cx__channel_fill(float *y, const float *b, int64_t n, int64_t c, int64_t hw);
 void cx__channel_sum_add(const float *y, int64_t n, int64_t c, int64_t hw, float *db);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Recurrent layers over a whole sequence (src/backend/cpu/rnn.c)                            */
+
+typedef enum { CX_CELL_RNN_TANH = 0, CX_CELL_RNN_RELU, CX_CELL_LSTM, CX_CELL_GRU } cx_cell_kind;
+
+int cx__rnn_gates(cx_cell_kind kind); /* K: gate blocks of the weights (1, 4 i f g o, 3 r z n) */
+int cx__rnn_extra(cx_cell_kind kind); /* E: floats per hidden unit saved per step besides them */
+
+/* One layer's pass, every buffer contiguous and time-major:
+ *   x [T, N, I], w_ih [K H, I], w_hh [K H, H], b_ih, b_hh [K H] or NULL, h0 [N, H] and (LSTM)
+ *   c0 [N, H] (zeros for none), y [T, N, H] (the outputs h_1..h_T),
+ *   gates [T, N, K H] and extra [T, N, E H] (NULL when E = 0): written by forward, read by
+ *   backward (LSTM: c_t is extra[t][.., 0:H], so c_T is the final cell state),
+ *   scratch [N, K H] (GRU forward only). */
+typedef struct {
+    cx_cell_kind kind;
+    int64_t T, N, I, H;
+    const float *x, *w_ih, *w_hh, *b_ih, *b_hh, *h0, *c0;
+    float *y, *gates, *extra, *scratch;
+} cx_rnn_pass;
+
+/* Gradients for cx__rnn_backward, each NULL when not wanted; all but gy, ghn, gcn accumulate.
+ *   gy [T, N, H] d(loss)/d(y), ghn [N, H] of h_T (beyond what gy holds), gcn [N, H] of c_T;
+ *   dx [T, N, I], dw_ih, dw_hh, db_ih, db_hh, dh0, dc0 as the inputs. */
+typedef struct {
+    const float *gy, *ghn, *gcn;
+    float *dx, *dw_ih, *dw_hh, *db_ih, *db_hh, *dh0, *dc0;
+} cx_rnn_grads;
+
+void cx__rnn_forward(const cx_rnn_pass *p);
+/* false (+ error) only if its temporaries cannot be allocated. */
+bool cx__rnn_backward(const cx_rnn_pass *p, const cx_rnn_grads *d);
 
 #endif /* CORTEX_IMPL_H */

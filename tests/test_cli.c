@@ -329,6 +329,41 @@ static void test_mnist_mlp(void **state) {
     assert_true(acc >= 0.9);
 }
 
+/* cortex text: train on a directory of text files (a binary one and *.dat left out), JSON
+ * with bits per character, generate from the model; usage and runtime errors. */
+static void test_text(void **state) {
+    (void)state;
+    static char out[1 << 14];
+    mkdir(cx_test_path("corpus"), 0755);
+    FILE *bin = fopen(cx_test_path("corpus/bin"), "wb");
+    assert_non_null(bin);
+    fwrite("\001\000", 1, 2, bin);
+    fclose(bin);
+    write_text("corpus/idx.dat", "\002\003");
+    char text[3000] = "";
+    while (strlen(text) + 60 < sizeof text) strcat(text, "the cat sat on the mat.\n");
+    write_text("corpus/cats", text);
+    assert_int_equal(run(out, sizeof out, "text train corpus --hidden 16 --layers 1 --embed 8 "
+                                          "--seq 10 --batch 4 --epochs 2 --json --out t.st"), 0);
+    assert_non_null(strstr(out, "\"val_bpc\": "));
+    assert_non_null(strstr(out, "\"vocab\": 12")); /* 11 characters of the poem: no \001 */
+    assert_int_equal(run(out, sizeof out, "text generate t.st --prime the --length 20 --seed 1 "
+                                          "--temperature 0.5 --top-k 3"), 0);
+    assert_true(strncmp(out, "the", 3) == 0 && strlen(out) >= 20);
+    assert_int_equal(run(out, sizeof out, "text train corpus"), 2);
+    assert_non_null(strstr(out, "--out"));
+    assert_int_equal(run(out, sizeof out, "text train corpus --out x --tokens bytes"), 2);
+    assert_int_equal(run(out, sizeof out, "text"), 2);
+    assert_int_equal(run(out, sizeof out, "text train nowhere --out x"), 1);
+    assert_non_null(strstr(out, "nowhere"));
+    assert_int_equal(run(out, sizeof out, "text train corpus/cats --batch 500 --out x"), 1);
+    assert_non_null(strstr(out, "smaller --batch"));
+    assert_int_equal(run(out, sizeof out, "text generate corpus/cats"), 1);
+    assert_non_null(strstr(out, "cortex: error:"));
+    assert_int_equal(run(out, sizeof out, "text generate t.st --prime zebra"), 1);
+    assert_non_null(strstr(out, "'z'"));
+}
+
 CX_TEST_GROUP(cli) {
     cli = getenv("CX_CLI");
     if (!cli || access(cli, X_OK) != 0) {
@@ -349,6 +384,7 @@ CX_TEST_GROUP(cli) {
         cmocka_unit_test(test_filter),
         cmocka_unit_test(test_featuremaps_and_transfer),
         cmocka_unit_test(test_mnist_mlp),
+        cmocka_unit_test(test_text),
     };
     CX_RUN_GROUP("cli", tests);
     cx_test_scratch_remove();

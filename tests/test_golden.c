@@ -69,7 +69,7 @@ static void golden_row(void **state) {
         fail_msg("%s: no golden entries in " GOLDEN_PATH "; run `make golden` to add them",
                  row->name);
 
-    cx_tensor *in[4] = {0};
+    cx_tensor *in[CX_OP_TEST_MAX_IN] = {0};
     float tol = 1e-5f;
     for (int i = 0; i < row->n_in; i++) {
         const cx_test_input *spec = &row->in[i];

@@ -36,7 +36,7 @@ static void gradcheck_row(void **state) {
     const cx_op_test *row = *state;
     float eps = row->eps > 0 ? row->eps : 1e-3f, tol = row->tol > 0 ? row->tol : 1e-2f;
     cx_rng *rng = cx_rng_new(1234);
-    cx_tensor *in[4] = {0};
+    cx_tensor *in[CX_OP_TEST_MAX_IN] = {0};
     for (int i = 0; i < row->n_in; i++) {
         in[i] = cx_test_make_input(&row->in[i], rng);
         assert_non_null(in[i]);

@@ -82,5 +82,6 @@ int cmd_summary(int argc, char **argv);
 int cmd_filter(int argc, char **argv);
 int cmd_featuremaps(int argc, char **argv);
 int cmd_rl(int argc, char **argv);
+int cmd_text(int argc, char **argv);
 
 #endif

@@ -31,6 +31,7 @@ static const command commands[] = {
     {"filter", cmd_filter, "apply a classic 3x3 image kernel (edge, blur, sobel, ...)"},
     {"featuremaps", cmd_featuremaps, "a grid of one layer's feature maps for an image"},
     {"rl", cmd_rl, "Q-learning (table or DQN) on Flippers and tic-tac-toe"},
+    {"text", cmd_text, "train a character-level language model, or generate text from one"},
     {"help", cmd_help, "show this help, or the help of one command (cortex help train)"},
     {"version", cmd_version, "print the version and the compute libraries in use"},
 };

@@ -51,6 +51,21 @@
  * `floor = true` (torch drops the remainder silently); pooling follows torch's floor (or
  * ceil_mode) rule without refusing. An output size below 1 is always refused.
  *
+ * Sequences: `input = none` (or `none,3`) makes the first sample size a length of any size T
+ * (token ids [T], or [T, features]); layers that do not take any length refuse it.
+ *
+ *     [embedding]          ; vocab = 96, dim = 64: ids [T] (i32, or f32 whole numbers) -> [T, dim]
+ *     [lstm]               ; also [gru], [rnn] (nonlinearity = tanh | relu): [T, I] ->
+ *     hidden = 128         ;   [T, hidden] with return_sequences = true, else the last step
+ *     layers = 2           ;   [hidden]; bias = true; stateful = false (true: the final states
+ *                          ;   of a batch start the next, see cx_model_reset_states);
+ *                          ;   batch_first = true only (the batch is dimension 0); parameters
+ *                          ;   weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, ... as torch
+ *     [conv1d]             ; [C, L] -> [filters, Lo]: filters, kernel, stride, padding = N |
+ *                          ;   same, dilation, groups, bias, init, activation
+ *     [maxpool1d]          ; [C, L] -> [C, Lo]: kernel, stride = kernel, padding, ceil_mode;
+ *     [avgpool1d]          ;   maxpool1d: dilation; avgpool1d: count_include_pad
+ *
  * Graphs (ResNet, Inception): any layer may say `name = block1` and `input = NAME | -N` (take
  * its input from that earlier layer, or from the layer N before this one; `input` alone names
  * the model input); by default a layer takes the previous layer's output. Layer numbers count
@@ -197,17 +212,23 @@ bool cx_model_training(const cx_model *m);
 cx_rng *cx_model_rng(cx_model *m);
 void cx_model_seed(cx_model *m, uint64_t seed);
 
-/* Output of the whole model for a batch x (shape [N, sample shape...], f32), recorded for
- * autograd like any op, in the current arena. NULL + error naming the layer on a shape
- * mismatch. */
+/* Output of the whole model for a batch x (shape [N, sample shape...], f32; i32 token ids for
+ * a model that starts with an embedding; any length T > 0 where the input shape says none),
+ * recorded for autograd like any op, in the current arena. NULL + error naming the layer on
+ * a shape mismatch. */
 cx_tensor *cx_model_forward(cx_model *m, cx_tensor *x);
 /* The training loss (a scalar, mean over the batch) of batch x against target (i32 labels
- * [N] for cross-entropy, f32 of the output's shape otherwise). If logits is not NULL it
+ * [N] for cross-entropy, f32 of the output's shape otherwise; for an output [N, T, .., C]
+ * the labels are [N, T, ..] and the mean is over every position). If logits is not NULL it
  * receives the model's output before the folded final activation (for accuracy; the caller
  * owns that reference). Folding: cross-entropy takes the input of a final softmax or
  * log_softmax layer, BCE the input of a final sigmoid; without such a layer the output is
  * taken as the logits. MSE uses the output as it is. */
 cx_tensor *cx_model_loss(cx_model *m, cx_tensor *x, cx_tensor *target, cx_tensor **logits);
+/* Forgets the state that stateful recurrent layers carry from one batch to the next (Keras's
+ * reset_states): the next batch starts from zeros. A batch of another size also starts from
+ * zeros. */
+void cx_model_reset_states(cx_model *m);
 
 /* ---- inspecting ---- */
 

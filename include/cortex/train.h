@@ -39,6 +39,12 @@ typedef struct {
  * atomically: on failure path keeps its previous contents. */
 cx_status cx_checkpoint_save(const char *path, cx_model *m, const cx_optim *o,
                              const cx_train_state *state);
+/* The same with up to 8 more metadata pairs (a text model's vocabulary); the names format,
+ * config, train and optimizer are the checkpoint's own (CX_ERR_ARG). Read them back with
+ * cx_safetensors_metadata. */
+cx_status cx_checkpoint_save_extra(const char *path, cx_model *m, const cx_optim *o,
+                                   const cx_train_state *state, int n_extra,
+                                   const char *const *keys, const char *const *values);
 /* Rebuilds the model from the config stored in path and loads its weights and RNG state. If
  * optim is not NULL it receives a new optimizer over the model's parameters with the stored
  * kind, hyper-parameters and state (NULL if the file has none); if state is not NULL it

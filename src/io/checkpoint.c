@@ -171,7 +171,26 @@ static bool optim_tensor_name(cx_model *m, const cx_optim *o, int i, char *buf, 
 
 cx_status cx_checkpoint_save(const char *path, cx_model *m, const cx_optim *o,
                              const cx_train_state *state) {
+    return cx_checkpoint_save_extra(path, m, o, state, 0, NULL, NULL);
+}
+
+#define MAX_EXTRA 8
+
+cx_status cx_checkpoint_save_extra(const char *path, cx_model *m, const cx_optim *o,
+                                   const cx_train_state *state, int n_extra,
+                                   const char *const *extra_keys,
+                                   const char *const *extra_values) {
     if (!path || !m || !state) return cx__error(CX_ERR_ARG, "checkpoint save: NULL argument");
+    if (n_extra < 0 || n_extra > MAX_EXTRA || (n_extra && (!extra_keys || !extra_values)))
+        return cx__error(CX_ERR_ARG, "checkpoint save: 0 to %d extra metadata pairs, got %d",
+                         MAX_EXTRA, n_extra);
+    for (int i = 0; i < n_extra; i++) {
+        static const char *const taken[] = {"format", "config", "train", "optimizer"};
+        for (int k = 0; k < 4; k++)
+            if (!extra_keys[i] || !extra_values[i] || strcmp(extra_keys[i], taken[k]) == 0)
+                return cx__error(CX_ERR_ARG, "checkpoint save: extra metadata %d is NULL or "
+                                 "uses a name the checkpoint keeps for itself (%s)", i, taken[k]);
+    }
     if (cx_model_num_params(m) && !cx_model_params_flat(m))
         return cx__error(CX_ERR_UNSUPPORTED, "checkpoint save: the model was built for its "
                          "shapes only and has no weights to save");
@@ -215,9 +234,14 @@ cx_status cx_checkpoint_save(const char *path, cx_model *m, const cx_optim *o,
         st = cx_last_status();
         goto done;
     }
-    const char *keys[] = {"format", "config", "train", "optimizer"};
-    const char *values[] = {FORMAT, config, train_text, optim_text};
-    st = cx_safetensors_save(path, n, names, tensors, o ? 4 : 3, keys, values);
+    const char *keys[4 + MAX_EXTRA] = {"format", "config", "train", "optimizer"};
+    const char *values[4 + MAX_EXTRA] = {FORMAT, config, train_text, optim_text};
+    int n_meta = o ? 4 : 3;
+    for (int i = 0; i < n_extra; i++, n_meta++) {
+        keys[n_meta] = extra_keys[i];
+        values[n_meta] = extra_values[i];
+    }
+    st = cx_safetensors_save(path, n, names, tensors, n_meta, keys, values);
 done:
     free(optim_text);
     free(train_text);

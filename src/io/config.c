@@ -322,7 +322,8 @@ static bool parse_value(const parse_state *ps, const cx_layer_key *k, const char
     return false;
 }
 
-/* "1,28,28" -> ndim, shape; false with a message. */
+/* "1,28,28" -> ndim, shape; the first size may be "none" (a sequence of any length: 0);
+ * false with a message. */
 static bool parse_shape(const char *value, int *ndim, int64_t *shape, char *why, size_t size) {
     const char *p = value;
     int n = 0;
@@ -331,11 +332,23 @@ static bool parse_shape(const char *value, int *ndim, int64_t *shape, char *why,
         errno = 0;
         while (*p == ' ' || *p == '\t')
             p++;
+        if (n == 0 && strncasecmp(p, "none", 4) == 0) {
+            shape[n++] = 0;
+            p += 4;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if (!*p) break;
+            if (*p++ != ',') {
+                snprintf(why, size, "expected sizes separated by commas, e.g. none,3");
+                return false;
+            }
+            continue;
+        }
         long long v = strtoll(p, &end, 10);
         if (end == p || errno || v < 1 || v > CX_DIM_MAX || n == CX_MAX_DIMS - 1) {
             snprintf(why, size,
                      "expected 1 to %d sizes from 1 to %lld separated by commas, "
-                     "e.g. 1,28,28",
+                     "e.g. 1,28,28 (the first may be none: a sequence of any length)",
                      CX_MAX_DIMS - 1, (long long)CX_DIM_MAX);
             return false;
         }
@@ -761,7 +774,8 @@ char *cx__config_text(const cx_model *m) {
     int nd = cx_model_input_shape(m, shape);
     put(&t, "[model]\ninput = ");
     for (int d = 0; d < nd; d++)
-        put(&t, d ? ",%lld" : "%lld", (long long)shape[d]);
+        if (shape[d]) put(&t, d ? ",%lld" : "%lld", (long long)shape[d]);
+        else put(&t, d ? ",none" : "none");
     put(&t, "\n");
     model_args ma = {cx_model_get_loss(m)};
     put_keys(&t, model_keys, &ma, &model_defaults, m, 0);

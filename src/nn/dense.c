@@ -57,5 +57,6 @@ cx_status cx_model_add_dense(cx_model *m, int64_t units, bool bias, cx_init init
 }
 
 CX_LAYER_DEFINE(dense, dense_args, .title = "Linear", .defaults = &dense_defaults,
-                .keys = dense_keys, .takes_activation = true, .build = dense_build,
+                .keys = dense_keys, .takes_activation = true, .any_length = true,
+                .build = dense_build,
                 .init = cx__init_layer, .forward = dense_forward);

@@ -56,4 +56,5 @@ cx_status cx_model_add_dropout(cx_model *m, float rate) {
 }
 
 CX_LAYER_DEFINE(dropout, dropout_args, .title = "Dropout", .defaults = &dropout_defaults,
-                .keys = dropout_keys, .build = dropout_build, .forward = dropout_forward);
+                .keys = dropout_keys, .any_length = true, .build = dropout_build,
+                .forward = dropout_forward);

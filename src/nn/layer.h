@@ -23,7 +23,7 @@
 
 /* Limits that refuse absurd configs before anything is allocated. */
 #define CX_MODEL_MAX_LAYERS 10000
-#define CX_LAYER_MAX_PARAMS 4         /* parameter tensors per layer */
+#define CX_LAYER_MAX_PARAMS 32        /* parameter tensors per layer (an 8-layer LSTM's) */
 #define CX_LAYER_MAX_BUFFERS 2        /* buffer tensors per layer */
 #define CX_LAYER_MAX_REFS 16          /* earlier layers one layer may read ([concat]) */
 #define CX_LAYER_NAME_MAX 32          /* bytes of a layer name, NUL included */
@@ -160,6 +160,8 @@ typedef struct {
     cx_rng *rng;               /* the model's generator (dropout masks) */
     cx_tensor *input;          /* the model's input */
     cx_tensor *const *outputs; /* outputs of the layers before this one */
+    cx_tensor **state;         /* the layer's slot for state carried to the next batch (a heap
+                                * tensor it owns; NULL until set, and after cx_model_reset_states) */
 } cx_layer_run;
 
 /* The output of an earlier layer (-1: the model input) during a forward pass. */
@@ -176,6 +178,7 @@ struct cx_layer_kind {
     const void *defaults;     /* an args struct holding every default */
     const cx_layer_key *keys; /* terminated by a NULL name; NULL = no settings */
     bool takes_activation;    /* the config may say `activation = relu` */
+    bool any_length;          /* takes samples whose first size is any (0): sequences */
     bool is_activation;
     cx_activation activation; /* for is_activation kinds */
     /* Checks args against the input shape; fills the output shape and the parameters.
@@ -219,6 +222,11 @@ static inline void cx__build_param(cx_layer_build *b, int p, const char *name, i
         b->params[p].shape[d] = shape[d];
     if (b->n_params < p + 1) b->n_params = p + 1;
 }
+
+/* The layer's carried state (run->state) with this shape: the one kept from the last batch,
+ * or zeros (a heap tensor owned by the model) when there is none or its shape differs (a
+ * batch of another size). NULL + error if it cannot be allocated. */
+cx_tensor *cx__layer_state(const cx_layer_run *run, int ndim, const int64_t *shape);
 
 /* A layer that passes x through returns a new reference to it, as every forward does. */
 static inline cx_tensor *cx__layer_identity(cx_tensor *x) {

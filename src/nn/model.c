@@ -42,6 +42,8 @@ struct cx_model {
     int n_layers, cap_layers;
     cx_tensor **outputs; /* forward's per-layer outputs, kept here so a step mallocs nothing */
     int cap_outputs;
+    cx_tensor **states; /* per layer: the state a stateful layer carries across batches */
+    int cap_states;
 
     cx_param *params;
     int n_params, cap_params;
@@ -67,12 +69,14 @@ cx_model *cx_model_new(int ndim, const int64_t *sample_shape) {
     }
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) {
+        if (i == 0 && sample_shape[0] == 0) continue; /* a sequence of any length */
         if (sample_shape[i] < 1 || sample_shape[i] > CX_DIM_MAX ||
             n > CX_MAX_NUMEL / sample_shape[i]) {
             char s[CX_SHAPE_STR_MAX];
             cx__error(CX_ERR_ARG,
                       "cx_model_new: sample shape %s: every dimension must be 1 to "
-                      "%lld and a sample at most 2^40 elements",
+                      "%lld (the first may be 0: any length) and a sample at most 2^40 "
+                      "elements",
                       cx__shape_str(ndim, sample_shape, s, sizeof s), (long long)CX_DIM_MAX);
             return NULL;
         }
@@ -120,6 +124,8 @@ void cx_model_free(cx_model *m) {
     cx__free(m->buffers);
     cx__free(m->layers);
     cx__free(m->outputs);
+    cx_model_reset_states(m);
+    cx__free(m->states);
     cx__free(m->config);
     cx_rng_free(m->rng);
     cx__free(m);
@@ -153,8 +159,23 @@ static bool storage_grow(const cx_storage *st, void **fresh, int64_t used, int64
     return true;
 }
 
-/* A heap view of numel floats of st at offset, shaped as given. Made with no arena active
- * so that it lives on the heap as long as the model, whatever arenas the caller has begun. */
+/* Ends every active arena (up to 16), so that what is made next lives on the heap as long as
+ * the model, whatever arenas the caller has begun; arenas_resume begins them again. */
+static int arenas_suspend(cx_arena **active) {
+    int n = 0;
+    for (cx_arena *a; (a = cx__current_arena()) && n < 16;) {
+        active[n++] = a;
+        cx_arena_end(a);
+    }
+    return n;
+}
+
+static void arenas_resume(cx_arena **active, int n) {
+    while (n)
+        cx_arena_begin(active[--n]);
+}
+
+/* A heap view of numel floats of st at offset, shaped as given. */
 static cx_tensor *block_view(cx_storage *st, int ndim, const int64_t *shape, int64_t offset) {
     cx_tensor base = {.dtype = CX_DTYPE_F32, .storage = st};
     int64_t stride[CX_MAX_DIMS], s = 1;
@@ -163,15 +184,23 @@ static cx_tensor *block_view(cx_storage *st, int ndim, const int64_t *shape, int
         s *= shape[d];
     }
     cx_arena *active[16];
-    int n_active = 0;
-    for (cx_arena *a; (a = cx__current_arena()) && n_active < 16;) {
-        active[n_active++] = a;
-        cx_arena_end(a);
-    }
+    int n_active = arenas_suspend(active);
     cx_tensor *t = cx__tensor_view(&base, ndim, shape, stride, offset);
-    while (n_active)
-        cx_arena_begin(active[--n_active]);
+    arenas_resume(active, n_active);
     return t;
+}
+
+cx_tensor *cx__layer_state(const cx_layer_run *run, int ndim, const int64_t *shape) {
+    cx_tensor *t = *run->state;
+    bool same = t && t->ndim == ndim;
+    for (int d = 0; same && d < ndim; d++) same = t->shape[d] == shape[d];
+    if (same) return t;
+    cx_tensor_free(t);
+    cx_arena *active[16];
+    int n_active = arenas_suspend(active);
+    *run->state = cx_zeros(ndim, shape);
+    arenas_resume(active, n_active);
+    return *run->state;
 }
 
 /* A frozen parameter neither requires nor holds a gradient, so backward leaves it alone and
@@ -296,6 +325,10 @@ cx_status cx__model_add_opts(cx_model *m, const cx_layer_kind *kind, const void 
     b.in_ndim = cx__model_output_of(m, input, in_shape);
     char in_str[CX_SHAPE_STR_MAX + 8]; /* "[N,1,28,28]": messages name the layer's input */
     cx__batch_shape_str(b.in_ndim, in_shape, in_str, sizeof in_str);
+    if (b.in_ndim && in_shape[0] == 0 && !kind->any_length && !kind->is_activation)
+        return cx__error(CX_ERR_SHAPE, "layer %d (%s) on input %s: needs samples of a fixed "
+                         "size, but the sequence length is any (none); give the model input a "
+                         "length", index, kind->name, in_str);
     st = kind->build(&b);
     if (st != CX_OK) {
         char why[512];
@@ -332,6 +365,7 @@ cx_status cx__model_add_opts(cx_model *m, const cx_layer_kind *kind, const void 
     if (m->shapes_only) b.n_params = b.n_buffers = 0; /* counted, not made */
     if (!grow((void **)&m->layers, &m->cap_layers, index + 1, sizeof *m->layers) ||
         !grow((void **)&m->outputs, &m->cap_outputs, index + 1, sizeof *m->outputs) ||
+        !grow((void **)&m->states, &m->cap_states, index + 1, sizeof *m->states) ||
         !grow((void **)&m->params, &m->cap_params, m->n_params + b.n_params, sizeof *m->params) ||
         !grow((void **)&m->buffers, &m->cap_buffers, m->n_buffers + b.n_buffers,
               sizeof *m->buffers))
@@ -363,6 +397,7 @@ cx_status cx__model_add_opts(cx_model *m, const cx_layer_kind *kind, const void 
     memcpy(l->in_shape, b.in_shape, (size_t)b.in_ndim * sizeof *l->in_shape);
     l->out_ndim = b.out_ndim;
     memcpy(l->out_shape, b.out_shape, (size_t)b.out_ndim * sizeof *l->out_shape);
+    m->states[index] = NULL;
     l->first_param = m->n_params;
     l->n_params = b.n_params;
     memcpy(l->args, args, kind->args_size);
@@ -473,7 +508,8 @@ static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who) 
         cx__error(CX_ERR_ARG, "%s: model is NULL", who);
         return NULL;
     }
-    if (!cx__check_f32(who, "x", x)) return NULL;
+    /* f32 for most models; i32 token ids for a model that starts with an embedding */
+    if (!cx__check(who, "x", x)) return NULL;
     if (m->shapes_only) {
         cx__error(CX_ERR_UNSUPPORTED,
                   "%s: the model was built for its shapes only (no parameters); "
@@ -482,8 +518,8 @@ static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who) 
         return NULL;
     }
     bool fits = x->ndim == m->in_ndim + 1;
-    for (int d = 0; fits && d < m->in_ndim; d++)
-        fits = x->shape[d + 1] == m->in_shape[d];
+    for (int d = 0; fits && d < m->in_ndim; d++) /* 0: a sequence of any length */
+        fits = x->shape[d + 1] == m->in_shape[d] || (m->in_shape[d] == 0 && x->shape[d + 1] > 0);
     if (!fits) {
         char a[CX_SHAPE_STR_MAX], b[CX_SHAPE_STR_MAX];
         cx__error(CX_ERR_SHAPE, "%s: input %s does not fit the model, which takes %s", who,
@@ -502,6 +538,7 @@ static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who) 
             bs[k] = m->buffers[l->first_buffer + k].t;
         run.params = ps;
         run.buffers = bs;
+        run.state = &m->states[i];
         cx_tensor *y = l->kind->forward(l, cx__layer_output(&run, l->input), &run);
         if (!y) {
             char why[512];
@@ -544,6 +581,17 @@ cx_tensor *cx_model_loss(cx_model *m, cx_tensor *x, cx_tensor *target, cx_tensor
     if (!cx__check("cx_model_loss", "target", target)) return NULL;
     cx_tensor *z = run_layers(m, x, m->n_layers - (folds_last(m) ? 1 : 0), "cx_model_loss");
     if (!z) return NULL;
+    if (m->loss == CX_LOSS_CROSS_ENTROPY && z->ndim > 2) {
+        /* a sequence [N, T, .., C] against labels [N, T, ..]: every position is a sample */
+        cx_tensor *z2 = cx_reshape(z, CX_SHAPE(-1, z->shape[z->ndim - 1]));
+        cx_tensor *t2 = z2 ? cx_reshape(target, CX_SHAPE(-1)) : NULL;
+        cx_tensor *loss = t2 ? cx_cross_entropy(z2, t2, CX_REDUCTION_MEAN) : NULL;
+        cx_tensor_free(z2);
+        cx_tensor_free(t2);
+        if (logits && loss) *logits = z;
+        else cx_tensor_free(z);
+        return loss;
+    }
     cx_tensor *loss = m->loss == CX_LOSS_CROSS_ENTROPY
                           ? cx_cross_entropy(z, target, CX_REDUCTION_MEAN)
                       : m->loss == CX_LOSS_MSE ? cx_mse_loss(z, target, CX_REDUCTION_MEAN)
@@ -553,6 +601,13 @@ cx_tensor *cx_model_loss(cx_model *m, cx_tensor *x, cx_tensor *target, cx_tensor
     else
         cx_tensor_free(z);
     return loss;
+}
+
+void cx_model_reset_states(cx_model *m) {
+    for (int i = 0; m && m->states && i < m->n_layers; i++) {
+        cx_tensor_free(m->states[i]);
+        m->states[i] = NULL;
+    }
 }
 
 /* ---- inspecting ---- */
@@ -672,8 +727,10 @@ int64_t cx__model_trainable_numel(const cx_model *m) {
 }
 
 char *cx__batch_shape_str(int ndim, const int64_t *shape, char *buf, size_t size) {
-    char s[CX_SHAPE_STR_MAX];
-    cx__shape_str(ndim, shape, s, sizeof s);
-    snprintf(buf, size, ndim ? "[N,%s" : "[N]", s + 1);
+    size_t len = (size_t)snprintf(buf, size, "[N");
+    for (int d = 0; d < ndim && len < size; d++) /* 0: a sequence of any length T */
+        len += (size_t)(shape[d] ? snprintf(buf + len, size - len, ",%lld", (long long)shape[d])
+                                 : snprintf(buf + len, size - len, ",T"));
+    if (len < size) snprintf(buf + len, size - len, "]");
     return buf;
 }

@@ -26,7 +26,8 @@ static char *thousands(int64_t v, char *buf, size_t size) {
 static char *none_shape(int ndim, const int64_t *shape, char *buf, size_t size) {
     size_t len = (size_t)snprintf(buf, size, "(None");
     for (int d = 0; d < ndim && len < size; d++)
-        len += (size_t)snprintf(buf + len, size - len, ", %lld", (long long)shape[d]);
+        len += (size_t)(shape[d] ? snprintf(buf + len, size - len, ", %lld", (long long)shape[d])
+                                 : snprintf(buf + len, size - len, ", None"));
     if (len < size) snprintf(buf + len, size - len, ")");
     return buf;
 }
