@@ -163,11 +163,17 @@ static int run(const cli_command *cmd, train_args *a, const char *config) {
     if ((rc = parse_schedule(a, a->epochs, &fp.schedule)) != CLI_OK) goto done;
     if ((rc = parse_progress(a->progress, &fp.progress)) != CLI_OK) goto done;
     rc = CLI_FAIL;
-    if (!a->json)
-        printf("training %s on %s: %lld samples, validating on %lld%s, %s, %d epochs\n",
+    if (!a->json) {
+        const cx_loader_params *n = &fp.normalisation;
+        printf("training %s on %s: %lld samples, validating on %lld%s, %s, batch %lld, %d "
+               "epochs\n",
                a->resume ? a->resume : config, a->data, (long long)cx_dataset_size(fit_set),
                (long long)cx_dataset_size(val), val == test ? " (the test split)" : "",
-               cx_optim_kind_name(cx_optim_kind_of(o)), a->epochs);
+               cx_optim_kind_name(cx_optim_kind_of(o)), (long long)a->batch, a->epochs);
+        if (n->shift || n->rotate || n->zoom)
+            printf("augmenting: shift %lld px, rotate %g degrees, zoom %g\n", (long long)n->shift,
+                   (double)n->rotate, (double)n->zoom);
+    }
     cx_fit_result r;
     if (cx_fit(m, o, fit_set, val, &fp, &r) != CX_OK) goto fail;
     cx_metrics tm;
