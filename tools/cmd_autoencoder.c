@@ -263,7 +263,7 @@ static int ae_main(cx_ae_kind kind, int argc, char **argv) {
         {"--data", OPT_STRING, &a.data, "NAME|DIR",
          "mnist, fashion-mnist or a directory of IDX files"},
         {"--arch", OPT_STRING, &a.arch, "NAME",
-         vae ? "dense (784-512-L; the only built-in VAE)"
+         vae ? "dense (784-512-256-L; the only built-in VAE)"
              : "dense (784-512-256-L-256-512-784, default) or conv (3x7x7 bottleneck)"},
         {"--latent", OPT_INT64, &a.latent, "L", "latent size of the built-in configs (default 2)"},
         {"--beta", OPT_FLOAT, &a.beta, "B", "weight of the KL term (VAE; default 1)"},

@@ -77,7 +77,7 @@ void cx_autoencoder_free(cx_autoencoder *ae); /* NULL is a no-op */
  *   CX_AE_ARCH_DENSE  784-512-256-L-256-512-784 with ReLU (latent 0 means 2)
  *   CX_AE_ARCH_CONV   conv 32 / pool / conv 32 / pool / conv 3: a 3x7x7 bottleneck, and
  *                     transposed convolutions back to 1x28x28 (latent must be 0 or 147)
- *   CX_AE_ARCH_VAE    784-512-(mu L, logvar L) and L-512-784 (latent 0 means 2)
+ *   CX_AE_ARCH_VAE    784-512-256-(mu L, logvar L) and L-256-512-784 (latent 0 means 2)
  * Each decoder ends in a sigmoid and says loss = bce. The texts are written into encoder and
  * decoder (size bytes each); models/autoencoder_*.cfg, conv_autoencoder_*.cfg and vae_*.cfg
  * hold them for the default latent. CX_ERR_ARG for a latent out of 1..4096 or a buffer too
