@@ -54,6 +54,7 @@ int main(int argc, char **argv) {
             cx_ae_terms t;
             cx_tensor *loss = cx_autoencoder_loss(dae, noisy, x, NULL, &t);
             if (!loss || cx_backward(loss) != CX_OK || cx_optim_step(opt) != CX_OK) return fail();
+            cx_tensor_free(noisy); /* a no-op for the step's tensors */
             sum += t.total * (double)cx_tensor_dim(x, 0);
             seen += cx_tensor_dim(x, 0);
             cx_arena_end(step);

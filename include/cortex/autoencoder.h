@@ -116,8 +116,9 @@ cx_tensor *cx_autoencoder_reconstruct(cx_autoencoder *ae, cx_tensor *x);
 /* n latents drawn from N(0, 1) (rng NULL = default) decoded: [n, input shape...]. VAE only
  * (a plain autoencoder has no prior: CX_ERR_UNSUPPORTED). */
 cx_tensor *cx_autoencoder_sample(cx_autoencoder *ae, int64_t n, cx_rng *rng);
-/* x with the autoencoder's training noise: clamp(x + noise * N(0, 1), 0, 1) (x itself, a new
- * reference, without noise). */
+/* x with the autoencoder's training noise: clamp(x + noise * N(0, 1), 0, 1); without noise x
+ * itself, as a new reference: free the result with cx_tensor_free even inside an arena when
+ * x is a heap tensor (a loader's batch). */
 cx_tensor *cx_autoencoder_add_noise(cx_autoencoder *ae, cx_tensor *x, cx_rng *rng);
 
 /* The loss terms of one batch, per sample (means over the batch). */

@@ -71,6 +71,7 @@ cx_status cx_autoencoder_evaluate(cx_autoencoder *ae, const cx_dataset *d, int64
             if (ae->p.noise > 0) input_mse += (double)mse_of(x_in, x) * (double)b;
             out->samples += b;
         }
+        cx_tensor_free(x_in); /* without noise a reference to the loader's x */
         cx_arena_end(arena);
         cx_arena_reset(arena);
     }
@@ -111,6 +112,7 @@ static cx_status train_step(ae_run *r, int epoch, int64_t step, cx_tensor *x, cx
                        t->recon, t->kl);
     else if ((st = cx_backward(loss)) == CX_OK)
         st = cx_optim_step(r->o);
+    cx_tensor_free(x_in); /* without noise a reference to the loader's x */
     cx_arena_end(r->arena);
     cx_arena_reset(r->arena);
     return st;
