@@ -460,12 +460,13 @@ cx_status cx_safetensors_save(const char *path, int n, const char *const *names,
 #endif
 
 /* The layers above the core: models (nn), optimizers, data, training and checkpoints, and
- * reinforcement learning (rl). */
+ * what is built on them: reinforcement learning (rl), text models (text), autoencoders. */
 #include "cortex/nn.h"
 #include "cortex/optim.h"
 #include "cortex/data.h"
 #include "cortex/train.h"
 #include "cortex/rl.h"
 #include "cortex/text.h"
+#include "cortex/autoencoder.h"
 
 #endif /* CORTEX_H */

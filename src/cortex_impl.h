@@ -343,4 +343,39 @@ void cx__rnn_forward(const cx_rnn_pass *p);
 /* false (+ error) only if its temporaries cannot be allocated. */
 bool cx__rnn_backward(const cx_rnn_pass *p, const cx_rnn_grads *d);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Checkpoints (src/io/checkpoint.c), shared by every kind of checkpoint file                */
+
+/* cx_model_load_weights with every tensor name read as prefix + state_dict name. */
+cx_status cx__model_load_weights_prefixed(cx_model *m, const cx_safetensors *f,
+                                          const char *prefix);
+
+/* One model of a checkpoint: its parameters and buffers stored as prefix + state_dict name,
+ * its generator as prefix + "rng.state", its config text under the metadata key config_key.
+ * A classifier checkpoint has one part ("", "config"); an autoencoder's has two. */
+typedef struct {
+    cx_model *model;
+    const char *prefix;
+    const char *config_key;
+} cx__ckpt_part;
+
+/* Writes the parts, the optimizer o (may be NULL; made over the trainable parameters of all
+ * parts in order, its state stored as "optim.<prefix><name>.<buffer>"), the training state,
+ * metadata "format" = format plus n_meta pairs, and n_extra more tensors, atomically. */
+cx_status cx__checkpoint_write(const char *path, const char *format, int n_parts,
+                               const cx__ckpt_part *parts, const cx_optim *o,
+                               const cx_train_state *state, int n_meta,
+                               const char *const *meta_keys, const char *const *meta_values,
+                               int n_extra, const char *const *extra_names,
+                               cx_tensor *const *extra);
+/* Reads back what cx__checkpoint_write wrote into f (opened from path; the caller checks its
+ * format): each part's model (parts[i].model receives it) rebuilt from its config with its
+ * weights and generator; *optim (if optim is not NULL; NULL when the file has none) and
+ * *state as cx_checkpoint_load gives them. On error every model made is freed. */
+cx_status cx__checkpoint_read(const char *path, const cx_safetensors *f, int n_parts,
+                              cx__ckpt_part *parts, cx_optim **optim, cx_train_state *state);
+/* Copies the stored tensor name into dst (same dtype and shape, else CX_ERR_FORMAT). */
+cx_status cx__checkpoint_load_into(const char *path, const cx_safetensors *f, const char *name,
+                                   cx_tensor *dst);
+
 #endif /* CORTEX_IMPL_H */

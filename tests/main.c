@@ -5,9 +5,12 @@
 #include "test.h"
 
 #include <ftw.h>
+#include <stdarg.h>
+#include <sys/wait.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int total_run, total_failed;
@@ -221,4 +224,67 @@ int main(int argc, char **argv) {
 #undef CX_GROUP
     printf("\n%d passed, %d failed\n", total_run - total_failed, total_failed);
     return total_failed ? 1 : 0;
+}
+
+/* ---- the command line and its data ---- */
+
+const char *cx_test_cli(void) {
+    static char path[512];
+    const char *cli = getenv("CX_CLI");
+    if (!cli || access(cli, X_OK) != 0) return NULL;
+    if (cli[0] == '/' || !getcwd(path, 256)) return cli;
+    strncat(path, "/", sizeof path - strlen(path) - 1);
+    strncat(path, cli, sizeof path - strlen(path) - 1);
+    return path;
+}
+
+int cx_test_run_cli(char *out, size_t size, const char *fmt, ...) {
+    char args[1024], cmd[1600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>&1", cx_test_scratch_dir(), cx_test_cli(), args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void cx_test_draw_bar(uint8_t *img, int c, cx_rng *rng) {
+    for (int i = 0; i < 28 * 28; i++) {
+        int row = i / 28;
+        int v = (row >= 4 + 6 * c && row < 8 + 6 * c) ? 200 : 0;
+        v += (int)(cx_rng_u32(rng) % 50);
+        img[i] = (uint8_t)v;
+    }
+}
+
+static void write_split(const char *images, const char *labels, int64_t n, uint64_t seed) {
+    cx_rng *rng = cx_rng_new(seed);
+    cx_tensor *x = cx_tensor_new(CX_DTYPE_U8, CX_SHAPE(n, 28, 28));
+    cx_tensor *y = cx_tensor_new(CX_DTYPE_U8, CX_SHAPE(n));
+    uint8_t *xd = cx_tensor_data(x), *yd = cx_tensor_data(y);
+    for (int64_t i = 0; i < n; i++) {
+        yd[i] = (uint8_t)(cx_rng_u32(rng) % 4);
+        cx_test_draw_bar(xd + i * 784, yd[i], rng);
+    }
+    assert_int_equal(cx_idx_write(images, x), CX_OK);
+    assert_int_equal(cx_idx_write(labels, y), CX_OK);
+    cx_tensor_free(x);
+    cx_tensor_free(y);
+    cx_rng_free(rng);
+}
+
+void cx_test_write_bars(const char *dir, int64_t n_train, int64_t n_test) {
+    char a[512], b[512];
+    mkdir(cx_test_path(dir), 0700);
+    snprintf(a, sizeof a, "%s/train-images-idx3-ubyte", cx_test_path(dir));
+    snprintf(b, sizeof b, "%s/train-labels-idx1-ubyte", cx_test_path(dir));
+    write_split(a, b, n_train, 1);
+    snprintf(a, sizeof a, "%s/t10k-images-idx3-ubyte", cx_test_path(dir));
+    snprintf(b, sizeof b, "%s/t10k-labels-idx1-ubyte", cx_test_path(dir));
+    write_split(a, b, n_test, 2);
 }

@@ -65,6 +65,18 @@ const char *cx_test_scratch_dir(void);
 const char *cx_test_path(const char *name);
 void cx_test_scratch_remove(void);
 
+/* The command line: cx_test_cli() is $CX_CLI as an absolute path, or NULL when unset or not
+ * executable (CLI tests then skip); cx_test_run_cli runs "cortex ARGS" (printf-style) in the
+ * scratch directory and returns its exit code, stdout and stderr together in out. */
+const char *cx_test_cli(void);
+int cx_test_run_cli(char *out, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A generated picture dataset: 28x28 u8 pictures of 4 classes, class c a bright bar at rows
+ * 4+6c..7+6c plus noise. cx_test_draw_bar draws one; cx_test_write_bars writes n_train and
+ * n_test of them as the four IDX files of a directory dir in the scratch directory. */
+void cx_test_draw_bar(uint8_t *img, int c, cx_rng *rng);
+void cx_test_write_bars(const char *dir, int64_t n_train, int64_t n_test);
+
 /* Fills a new tensor for an op test input (f32 uniform in lo..hi, default -1..1; i32 in [lo,hi)). */
 cx_tensor *cx_test_make_input(const cx_test_input *spec, cx_rng *rng);
 int cx_test_input_ndim(const cx_test_input *spec);

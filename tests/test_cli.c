@@ -14,50 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *cli;
-
-/* Runs "cortex ARGS" in dir; returns the exit code and the combined output in out. */
-static int run(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t size, const char *fmt, ...) {
-    char args[1024], cmd[1600];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s 2>&1", cx_test_scratch_dir(), cli, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* One 28x28 picture of class c: a bright horizontal bar at rows 4+6c..7+6c, plus noise. */
-static void draw(uint8_t *img, int c, cx_rng *rng) {
-    for (int i = 0; i < 28 * 28; i++) {
-        int row = i / 28;
-        int v = (row >= 4 + 6 * c && row < 8 + 6 * c) ? 200 : 0;
-        v += (int)(cx_rng_u32(rng) % 50);
-        img[i] = (uint8_t)v;
-    }
-}
-
-static void write_split(const char *images, const char *labels, int64_t n, uint64_t seed) {
-    cx_rng *rng = cx_rng_new(seed);
-    cx_tensor *x = cx_tensor_new(CX_DTYPE_U8, CX_SHAPE(n, 28, 28));
-    cx_tensor *y = cx_tensor_new(CX_DTYPE_U8, CX_SHAPE(n));
-    uint8_t *xd = cx_tensor_data(x), *yd = cx_tensor_data(y);
-    for (int64_t i = 0; i < n; i++) {
-        yd[i] = (uint8_t)(cx_rng_u32(rng) % 4);
-        draw(xd + i * 784, yd[i], rng);
-    }
-    assert_int_equal(cx_idx_write(cx_test_path(images), x), CX_OK);
-    assert_int_equal(cx_idx_write(cx_test_path(labels), y), CX_OK);
-    cx_tensor_free(x);
-    cx_tensor_free(y);
-    cx_rng_free(rng);
-}
+/* Runs "cortex ARGS" in the scratch directory (see cx_test_run_cli). */
+#define run cx_test_run_cli
 
 static void write_text(const char *name, const char *text) {
     FILE *f = fopen(cx_test_path(name), "w");
@@ -68,9 +26,7 @@ static void write_text(const char *name, const char *text) {
 
 static int setup(void **state) {
     (void)state;
-    if (mkdir(cx_test_path("bars"), 0700) != 0) return -1;
-    write_split("bars/train-images-idx3-ubyte", "bars/train-labels-idx1-ubyte", 400, 1);
-    write_split("bars/t10k-images-idx3-ubyte", "bars/t10k-labels-idx1-ubyte", 100, 2);
+    cx_test_write_bars("bars", 400, 100);
     write_text("mlp.cfg", "[model]\ninput = 1,28,28\n[flatten]\n[dense]\nunits = 32\n"
                           "[relu]\n[dense]\nunits = 4\n");
     return 0;
@@ -110,7 +66,7 @@ static void test_train_eval_predict(void **state) {
     /* a picture of class 2 */
     cx_rng *rng = cx_rng_new(77);
     uint8_t img[784];
-    draw(img, 2, rng);
+    cx_test_draw_bar(img, 2, rng);
     cx_rng_free(rng);
     cx_tensor *t = cx_zeros(CX_SHAPE(1, 28, 28));
     for (int i = 0; i < 784; i++) cx_tensor_f32(t)[i] = img[i] / 255.0f;
@@ -365,16 +321,9 @@ static void test_text(void **state) {
 }
 
 CX_TEST_GROUP(cli) {
-    cli = getenv("CX_CLI");
-    if (!cli || access(cli, X_OK) != 0) {
+    if (!cx_test_cli()) {
         printf("[  SKIPPED ] cli: set CX_CLI to the cortex binary (make test does)\n");
         return;
-    }
-    static char abs_cli[512];
-    if (cli[0] != '/' && getcwd(abs_cli, 256)) {
-        strncat(abs_cli, "/", sizeof abs_cli - strlen(abs_cli) - 1);
-        strncat(abs_cli, cli, sizeof abs_cli - strlen(abs_cli) - 1);
-        cli = abs_cli;
     }
     cx_test_scratch_new("cli");
     const struct CMUnitTest tests[] = {

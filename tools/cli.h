@@ -72,6 +72,16 @@ cx_tensor *cli_image_input(cx_model *m, const char *path, const cx_loader_params
 /* Class names for known datasets ("fashion-mnist": "T-shirt/top", ...); NULL if none. */
 const char *cli_class_name(const char *dataset, int cls);
 
+/* Writes picture (f32 [C, H, W] in 0..1) as a PNG at path, enlarged 2x (nearest) so that
+ * 28x28 digits are easy to see, and prints the path. */
+int cli_save_picture(const char *path, cx_tensor *picture);
+/* The picture set of an autoencoder from the first samples of test (tools/ae_pictures.c):
+ * reconstructions (or denoising), for a 2-D latent the scatter of the test latents by class
+ * and a decoded grid over the plane, interpolations, and for a VAE random samples; each PNG
+ * goes into dir (made if absent) and its path is printed. */
+int cli_ae_pictures(cx_autoencoder *ae, cx_dataset *test, const char *data, const char *dir,
+                    uint64_t seed);
+
 #define CLI_N(options) ((int)(sizeof(options) / sizeof((options)[0])))
 
 /* The subcommands (tools/cmd_*.c). */
@@ -83,5 +93,7 @@ int cmd_filter(int argc, char **argv);
 int cmd_featuremaps(int argc, char **argv);
 int cmd_rl(int argc, char **argv);
 int cmd_text(int argc, char **argv);
+int cmd_autoencoder(int argc, char **argv);
+int cmd_vae(int argc, char **argv);
 
 #endif

@@ -32,6 +32,8 @@ static const command commands[] = {
     {"featuremaps", cmd_featuremaps, "a grid of one layer's feature maps for an image"},
     {"rl", cmd_rl, "Q-learning (table or DQN) on Flippers and tic-tac-toe"},
     {"text", cmd_text, "train a character-level language model, or generate text from one"},
+    {"autoencoder", cmd_autoencoder, "train a dense, convolutional or denoising autoencoder"},
+    {"vae", cmd_vae, "train a variational autoencoder; sample pictures from one"},
     {"help", cmd_help, "show this help, or the help of one command (cortex help train)"},
     {"version", cmd_version, "print the version and the compute libraries in use"},
 };
@@ -49,7 +51,7 @@ static int cmd_help(int argc, char **argv) {
            "Cortex trains and runs neural networks from C and from this command line.\n\n"
            "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        printf("  %-10s %s\n", commands[i].name, commands[i].help);
+        printf("  %-12s %s\n", commands[i].name, commands[i].help);
     printf("\noptions:\n  --help     show this help\n  --version  print the version\n"
            "\n`cortex COMMAND --help` describes each command's options.\n");
     return 0;

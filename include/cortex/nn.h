@@ -45,6 +45,8 @@
  *                          ; eps = 1e-5, affine = true; running statistics are buffers
  *     [upsample]           ; scale = 2 or size = H,W; mode = nearest | bilinear,
  *                          ; align_corners = false
+ *     [reshape]            ; shape = 1,28,28: the same elements per sample in another
+ *                          ; shape (a decoder's [784] -> [1,28,28]; Keras's Reshape)
  *
  * A convolution whose size arithmetic leaves a remainder ((7 - 3) / 3 + 1) is refused when
  * the model is built, with the arithmetic and a padding that fits, unless it says
@@ -132,6 +134,8 @@ void cx_model_free(cx_model *m);
 cx_status cx_model_add_dense(cx_model *m, int64_t units, bool bias, cx_init init, float scale,
                              cx_rng *rng);
 cx_status cx_model_add_flatten(cx_model *m);
+/* Each sample to shape (ndim sizes, the same number of elements; a view when possible). */
+cx_status cx_model_add_reshape(cx_model *m, int ndim, const int64_t *shape);
 cx_status cx_model_add_dropout(cx_model *m, float rate); /* 0 <= rate < 1 */
 
 typedef enum {

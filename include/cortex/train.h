@@ -111,6 +111,13 @@ cx_status cx_fit(cx_model *m, cx_optim *o, const cx_dataset *train, const cx_dat
 cx_status cx_plot_lines(const char *path, const char *title, const char *xlabel,
                         const char *ylabel, int n_series, const char *const *names,
                         const float *const *ys, int n_points);
+/* A scatter chart as PNG (800x650): n points (xs[i], ys[i]) (non-finite ones left out), each
+ * a dot coloured by classes[i] in 0..n_classes-1 (classes NULL: one colour, no legend), with
+ * a legend of names (NULL, or a NULL entry: the class number). At most 10 classes (the
+ * palette's colours). Written atomically. CX_ERR_ARG for no points, a class out of range. */
+cx_status cx_plot_scatter(const char *path, const char *title, const char *xlabel,
+                          const char *ylabel, int64_t n, const float *xs, const float *ys,
+                          const int32_t *classes, int n_classes, const char *const *names);
 
 #ifdef __cplusplus
 }

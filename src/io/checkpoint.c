@@ -151,23 +151,133 @@ static cx_status parse_train(const char *path, const char *text, cx_train_state 
     return CX_OK;
 }
 
-/* "optim.<parameter name>.<buffer>" for optimizer state i ("<index>.<buffer>", the index
- * counting the model's trainable parameters, which the optimizer was made over). */
-static bool optim_tensor_name(cx_model *m, const cx_optim *o, int i, char *buf, size_t size) {
+/* The trainable parameters of every part, in order: what a checkpoint's optimizer is made
+ * over. *n receives the count; NULL + error on allocation failure (cx__free the list). */
+static cx_tensor **trainable_list(int n_parts, const cx__ckpt_part *parts, int *n) {
+    int total = 0;
+    for (int p = 0; p < n_parts; p++) total += cx_model_num_param_tensors(parts[p].model);
+    cx_tensor **list = cx__alloc((size_t)(total + 1) * sizeof *list);
+    *n = 0;
+    for (int p = 0; list && p < n_parts; p++)
+        *n += cx_model_trainable_params(parts[p].model, list + *n);
+    return list;
+}
+
+/* "optim.<prefix><parameter name>.<buffer>" for optimizer state i ("<index>.<buffer>", the
+ * index counting the trainable parameters of all parts in order, which the optimizer was
+ * made over). */
+static bool optim_tensor_name(int n_parts, const cx__ckpt_part *parts, const cx_optim *o, int i,
+                              char *buf, size_t size) {
     const char *state = cx_optim_state_name(o, i);
     char *dot = NULL;
     long idx = strtol(state, &dot, 10);
-    int n_params = cx_model_num_param_tensors(m);
-    if (!dot || *dot != '.' || idx < 0 || idx >= n_params) return false;
-    for (int p = 0, k = 0; p < n_params; p++) {
-        if (!cx_model_param_trainable(m, p) || k++ != idx) continue;
-        int n = snprintf(buf, size, "optim.%s%s", cx_model_param_name(m, p), dot);
-        return n > 0 && (size_t)n < size;
+    if (!dot || *dot != '.' || idx < 0) return false;
+    for (int q = 0, k = 0; q < n_parts; q++) {
+        cx_model *m = parts[q].model;
+        for (int p = 0; p < cx_model_num_param_tensors(m); p++) {
+            if (!cx_model_param_trainable(m, p) || k++ != idx) continue;
+            int n = snprintf(buf, size, "optim.%s%s%s", parts[q].prefix,
+                             cx_model_param_name(m, p), dot);
+            return n > 0 && (size_t)n < size;
+        }
     }
     return false;
 }
 
 /* ---- save ---- */
+
+#define NAME_MAX_BYTES 256
+
+cx_status cx__checkpoint_write(const char *path, const char *format, int n_parts,
+                               const cx__ckpt_part *parts, const cx_optim *o,
+                               const cx_train_state *state, int n_meta,
+                               const char *const *meta_keys, const char *const *meta_values,
+                               int n_extra, const char *const *extra_names,
+                               cx_tensor *const *extra) {
+    int n = n_extra + (o ? cx_optim_state_count(o) : 0);
+    for (int p = 0; p < n_parts; p++) {
+        cx_model *m = parts[p].model;
+        if (cx_model_num_params(m) && !cx_model_params_flat(m))
+            return cx__error(CX_ERR_UNSUPPORTED, "checkpoint save: the model was built for its "
+                             "shapes only and has no weights to save");
+        n += cx_model_num_param_tensors(m) + cx_model_num_buffers(m) + 1;
+    }
+    int n_keys = n_parts + n_meta + 2 + (o ? 1 : 0);
+    const char **names = cx__calloc((size_t)n * sizeof *names);
+    cx_tensor **tensors = cx__calloc((size_t)n * sizeof *tensors);
+    const char **keys = cx__calloc((size_t)n_keys * sizeof *keys);
+    const char **values = cx__calloc((size_t)n_keys * sizeof *values);
+    char *name_block = cx__calloc((size_t)n * NAME_MAX_BYTES);
+    cx_tensor **rngs = cx__calloc((size_t)(n_parts + 1) * sizeof *rngs);
+    char *optim_text = o ? optim_json(o) : NULL, *train_text = train_json(state);
+    cx_status st = CX_OK;
+    if (!names || !tensors || !keys || !values || !name_block || !rngs || (o && !optim_text) ||
+        !train_text) {
+        st = cx__error(CX_ERR_OOM, "checkpoint save: out of memory");
+        goto done;
+    }
+    int k = 0, nk = 0;
+    keys[nk] = "format", values[nk++] = format;
+    keys[nk] = "train", values[nk++] = train_text;
+    if (o) keys[nk] = "optimizer", values[nk++] = optim_text;
+    /* a tensor name prefix + name in the name block */
+#define ADD(prefix, name, tensor)                                                                  \
+    do {                                                                                           \
+        char *nm_ = name_block + (size_t)k * NAME_MAX_BYTES;                                       \
+        int len_ = snprintf(nm_, NAME_MAX_BYTES, "%s%s", prefix, name);                            \
+        if (len_ < 0 || len_ >= NAME_MAX_BYTES) {                                                  \
+            st = cx__error(CX_ERR_ARG, "checkpoint save: tensor name '%s%s' is too long", prefix,  \
+                           name);                                                                  \
+            goto done;                                                                             \
+        }                                                                                          \
+        names[k] = nm_;                                                                            \
+        tensors[k++] = (tensor);                                                                   \
+    } while (0)
+    for (int p = 0; p < n_parts; p++) {
+        cx_model *m = parts[p].model;
+        for (int i = 0; i < cx_model_num_param_tensors(m); i++)
+            ADD(parts[p].prefix, cx_model_param_name(m, i), cx_model_param(m, i));
+        for (int i = 0; i < cx_model_num_buffers(m); i++)
+            ADD(parts[p].prefix, cx_model_buffer_name(m, i), cx_model_buffer(m, i));
+        rngs[p] = cx_tensor_new(CX_DTYPE_U8, 1, (int64_t[]){(int64_t)cx_rng_state_bytes()});
+        if (!rngs[p]) {
+            st = cx_last_status();
+            goto done;
+        }
+        cx_rng_get_state(cx_model_rng(m), cx_tensor_data(rngs[p]));
+        ADD(parts[p].prefix, RNG_TENSOR, rngs[p]);
+        keys[nk] = parts[p].config_key;
+        if (!(values[nk++] = cx_model_config(m))) {
+            st = cx_last_status();
+            goto done;
+        }
+    }
+    for (int i = 0; o && i < cx_optim_state_count(o); i++) {
+        char *nm = name_block + (size_t)k * NAME_MAX_BYTES;
+        if (!optim_tensor_name(n_parts, parts, o, i, nm, NAME_MAX_BYTES)) {
+            st = cx__error(CX_ERR_ARG, "checkpoint save: optimizer state '%s' does not belong "
+                                       "to a model parameter", cx_optim_state_name(o, i));
+            goto done;
+        }
+        names[k] = nm;
+        tensors[k++] = cx_optim_state_tensor(o, i);
+    }
+    for (int i = 0; i < n_extra; i++) ADD("", extra_names[i], extra[i]);
+#undef ADD
+    for (int i = 0; i < n_meta; i++) keys[nk] = meta_keys[i], values[nk++] = meta_values[i];
+    st = cx_safetensors_save(path, k, names, tensors, nk, keys, values);
+done:
+    free(optim_text);
+    free(train_text);
+    for (int p = 0; rngs && p < n_parts; p++) cx_tensor_free(rngs[p]);
+    cx__free(rngs);
+    cx__free(name_block);
+    cx__free(values);
+    cx__free(keys);
+    cx__free(tensors);
+    cx__free(names);
+    return st;
+}
 
 cx_status cx_checkpoint_save(const char *path, cx_model *m, const cx_optim *o,
                              const cx_train_state *state) {
@@ -191,71 +301,15 @@ cx_status cx_checkpoint_save_extra(const char *path, cx_model *m, const cx_optim
                 return cx__error(CX_ERR_ARG, "checkpoint save: extra metadata %d is NULL or "
                                  "uses a name the checkpoint keeps for itself (%s)", i, taken[k]);
     }
-    if (cx_model_num_params(m) && !cx_model_params_flat(m))
-        return cx__error(CX_ERR_UNSUPPORTED, "checkpoint save: the model was built for its "
-                         "shapes only and has no weights to save");
-    int n_params = cx_model_num_param_tensors(m), n_state = o ? cx_optim_state_count(o) : 0;
-    int n_buffers = cx_model_num_buffers(m);
-    int n = n_params + n_buffers + n_state + 1;
-    const char **names = cx__calloc((size_t)n * sizeof *names);
-    cx_tensor **tensors = cx__calloc((size_t)n * sizeof *tensors);
-    char *name_block = cx__calloc((size_t)(n_state ? n_state : 1) * 256);
-    size_t rng_bytes = cx_rng_state_bytes();
-    cx_tensor *rng = cx_tensor_new(CX_DTYPE_U8, 1, (int64_t[]){(int64_t)rng_bytes});
-    char *optim_text = o ? optim_json(o) : NULL, *train_text = train_json(state);
-    cx_status st = CX_OK;
-    if (!names || !tensors || !name_block || !rng || (o && !optim_text) || !train_text) {
-        st = cx__error(CX_ERR_OOM, "checkpoint save: out of memory");
-        goto done;
-    }
-    for (int i = 0; i < n_params; i++) {
-        names[i] = cx_model_param_name(m, i);
-        tensors[i] = cx_model_param(m, i);
-    }
-    for (int i = 0; i < n_buffers; i++) {
-        names[n_params + i] = cx_model_buffer_name(m, i);
-        tensors[n_params + i] = cx_model_buffer(m, i);
-    }
-    for (int i = 0; i < n_state; i++) {
-        char *nm = name_block + (size_t)i * 256;
-        if (!optim_tensor_name(m, o, i, nm, 256)) {
-            st = cx__error(CX_ERR_ARG, "checkpoint save: optimizer state '%s' does not belong "
-                                       "to a model parameter", cx_optim_state_name(o, i));
-            goto done;
-        }
-        names[n_params + n_buffers + i] = nm;
-        tensors[n_params + n_buffers + i] = cx_optim_state_tensor(o, i);
-    }
-    cx_rng_get_state(cx_model_rng(m), cx_tensor_data(rng));
-    names[n - 1] = RNG_TENSOR;
-    tensors[n - 1] = rng;
-    const char *config = cx_model_config(m);
-    if (!config) {
-        st = cx_last_status();
-        goto done;
-    }
-    const char *keys[4 + MAX_EXTRA] = {"format", "config", "train", "optimizer"};
-    const char *values[4 + MAX_EXTRA] = {FORMAT, config, train_text, optim_text};
-    int n_meta = o ? 4 : 3;
-    for (int i = 0; i < n_extra; i++, n_meta++) {
-        keys[n_meta] = extra_keys[i];
-        values[n_meta] = extra_values[i];
-    }
-    st = cx_safetensors_save(path, n, names, tensors, n_meta, keys, values);
-done:
-    free(optim_text);
-    free(train_text);
-    cx_tensor_free(rng);
-    cx__free(name_block);
-    cx__free(tensors);
-    cx__free(names);
-    return st;
+    cx__ckpt_part part = {.model = m, .prefix = "", .config_key = "config"};
+    return cx__checkpoint_write(path, FORMAT, 1, &part, o, state, n_extra, extra_keys,
+                                extra_values, 0, NULL, NULL);
 }
 
 /* ---- load ---- */
 
-/* Copies the stored tensor name into dst (same shape, f32). */
-static cx_status load_into(const char *path, cx_safetensors *f, const char *name, cx_tensor *dst) {
+cx_status cx__checkpoint_load_into(const char *path, const cx_safetensors *f, const char *name,
+                                   cx_tensor *dst) {
     cx_tensor *src = cx_safetensors_get(f, name);
     if (!src) return cx_last_status();
     cx_status st = CX_OK;
@@ -274,24 +328,25 @@ static cx_status load_into(const char *path, cx_safetensors *f, const char *name
     return st;
 }
 
-static cx_optim *load_optim(const char *path, cx_safetensors *f, cx_model *m) {
+static cx_optim *load_optim(const char *path, const cx_safetensors *f, int n_parts,
+                            const cx__ckpt_part *parts) {
     const char *text = cx_safetensors_metadata(f, "optimizer");
     if (!text) return NULL;
     cx_optim_kind kind = CX_OPTIM_SGD;
     cx_optim_params p;
     int64_t steps = 0;
     if (parse_optim(path, text, &kind, &p, &steps) != CX_OK) return NULL;
-    cx_tensor **params = cx__alloc((size_t)(cx_model_num_param_tensors(m) + 1) * sizeof *params);
+    int n = 0;
+    cx_tensor **params = trainable_list(n_parts, parts, &n);
     if (!params) return NULL;
-    int n = cx_model_trainable_params(m, params);
     cx_optim *o = cx_optim_new(kind, &p, params, n);
     cx__free(params);
     if (!o) return NULL;
     cx_optim_set_steps(o, steps);
-    char name[256];
+    char name[NAME_MAX_BYTES];
     for (int i = 0; i < cx_optim_state_count(o); i++) {
-        if (!optim_tensor_name(m, o, i, name, sizeof name) ||
-            load_into(path, f, name, cx_optim_state_tensor(o, i)) != CX_OK) {
+        if (!optim_tensor_name(n_parts, parts, o, i, name, sizeof name) ||
+            cx__checkpoint_load_into(path, f, name, cx_optim_state_tensor(o, i)) != CX_OK) {
             if (cx_last_status() == CX_OK)
                 cx__error(CX_ERR_FORMAT, "%s: optimizer state '%s' is missing", path, name);
             cx_optim_free(o);
@@ -301,50 +356,84 @@ static cx_optim *load_optim(const char *path, cx_safetensors *f, cx_model *m) {
     return o;
 }
 
+/* One part's model: rebuilt from its stored config, then its weights and generator. */
+static cx_model *load_part(const char *path, const cx_safetensors *f, const cx__ckpt_part *part) {
+    const char *config = cx_safetensors_metadata(f, part->config_key);
+    if (!config) {
+        cx__error(CX_ERR_FORMAT, "%s: the checkpoint has no \"%s\" metadata", path,
+                  part->config_key);
+        return NULL;
+    }
+    /* the weights replace the initial values, so the generator used to build does not matter */
+    cx_rng *scratch = cx_rng_new(0);
+    if (!scratch) return NULL;
+    char source[512], rng_name[NAME_MAX_BYTES];
+    snprintf(source, sizeof source, "%s (stored %s)", path, part->config_key);
+    cx_model *m = cx_model_from_config(config, source, scratch);
+    cx_rng_free(scratch);
+    if (!m || cx__model_load_weights_prefixed(m, f, part->prefix) != CX_OK) {
+        cx_model_free(m);
+        return NULL;
+    }
+    snprintf(rng_name, sizeof rng_name, "%s" RNG_TENSOR, part->prefix);
+    cx_tensor *rng = cx_safetensors_has(f, rng_name) ? cx_safetensors_get(f, rng_name) : NULL;
+    if (!rng || cx_tensor_dtype(rng) != CX_DTYPE_U8 ||
+        (size_t)cx_tensor_numel(rng) != cx_rng_state_bytes() ||
+        cx_rng_set_state(cx_model_rng(m), cx_tensor_data(rng)) != CX_OK) {
+        cx_tensor_free(rng);
+        cx_model_free(m);
+        cx__error(CX_ERR_FORMAT, "%s: the generator state '%s' is missing or damaged", path,
+                  rng_name);
+        return NULL;
+    }
+    cx_tensor_free(rng);
+    return m;
+}
+
+cx_status cx__checkpoint_read(const char *path, const cx_safetensors *f, int n_parts,
+                              cx__ckpt_part *parts, cx_optim **optim, cx_train_state *state) {
+    if (optim) *optim = NULL;
+    for (int p = 0; p < n_parts; p++) parts[p].model = NULL;
+    const char *train = cx_safetensors_metadata(f, "train");
+    cx_train_state s = {0};
+    if (!train)
+        return cx__error(CX_ERR_FORMAT, "%s: the checkpoint has no \"train\" metadata", path);
+    if (parse_train(path, train, &s) != CX_OK) return cx_last_status();
+    for (int p = 0; p < n_parts; p++)
+        if (!(parts[p].model = load_part(path, f, &parts[p]))) goto fail;
+    if (optim) {
+        *optim = load_optim(path, f, n_parts, parts);
+        if (!*optim && cx_safetensors_metadata(f, "optimizer")) goto fail;
+    }
+    if (state) *state = s;
+    return CX_OK;
+fail:;
+    cx_status st = cx_last_status();
+    for (int p = 0; p < n_parts; p++) {
+        cx_model_free(parts[p].model);
+        parts[p].model = NULL;
+    }
+    return st;
+}
+
 cx_model *cx_checkpoint_load(const char *path, cx_optim **optim, cx_train_state *state) {
     if (optim) *optim = NULL;
     if (!path) return cx__error(CX_ERR_ARG, "checkpoint load: NULL path"), NULL;
     cx_safetensors *f = cx_safetensors_open(path);
     if (!f) return NULL;
-    cx_model *m = NULL;
     const char *format = cx_safetensors_metadata(f, "format");
-    const char *config = cx_safetensors_metadata(f, "config");
-    const char *train = cx_safetensors_metadata(f, "train");
-    if (!format || strcmp(format, FORMAT) != 0 || !config || !train) {
+    cx__ckpt_part part = {.prefix = "", .config_key = "config"};
+    if (!format || strcmp(format, FORMAT) != 0 || !cx_safetensors_metadata(f, "config") ||
+        !cx_safetensors_metadata(f, "train")) {
+        bool autoencoder = format && strncmp(format, "cortex-autoencoder", 18) == 0;
         cx__error(CX_ERR_FORMAT, "%s: not a Cortex checkpoint (no \"format\": \"" FORMAT "\", "
-                  "\"config\" and \"train\" metadata); a plain weights file loads with "
-                  "cx_model_load_weights", path);
-        goto fail;
+                  "\"config\" and \"train\" metadata); %s", path,
+                  autoencoder ? "it holds an autoencoder: load it with cx_autoencoder_load "
+                                "(cortex autoencoder / cortex vae)"
+                              : "a plain weights file loads with cx_model_load_weights");
+    } else {
+        cx__checkpoint_read(path, f, 1, &part, optim, state);
     }
-    cx_train_state s = {0};
-    if (parse_train(path, train, &s) != CX_OK) goto fail;
-    /* the weights replace the initial values, so the generator used to build does not matter */
-    cx_rng *scratch = cx_rng_new(0);
-    if (!scratch) goto fail;
-    char source[512];
-    snprintf(source, sizeof source, "%s (stored config)", path);
-    m = cx_model_from_config(config, source, scratch);
-    cx_rng_free(scratch);
-    if (!m || cx_model_load_weights(m, f) != CX_OK) goto fail;
-    cx_tensor *rng = cx_safetensors_get(f, RNG_TENSOR);
-    if (!rng || cx_tensor_dtype(rng) != CX_DTYPE_U8 ||
-        (size_t)cx_tensor_numel(rng) != cx_rng_state_bytes() ||
-        cx_rng_set_state(cx_model_rng(m), cx_tensor_data(rng)) != CX_OK) {
-        cx_tensor_free(rng);
-        cx__error(CX_ERR_FORMAT, "%s: the generator state '" RNG_TENSOR "' is missing or "
-                  "damaged", path);
-        goto fail;
-    }
-    cx_tensor_free(rng);
-    if (optim) {
-        *optim = load_optim(path, f, m);
-        if (!*optim && cx_safetensors_metadata(f, "optimizer")) goto fail;
-    }
-    if (state) *state = s;
     cx_safetensors_close(f);
-    return m;
-fail:
-    cx_model_free(m);
-    cx_safetensors_close(f);
-    return NULL;
+    return part.model;
 }

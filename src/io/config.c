@@ -232,6 +232,8 @@ static bool parse_ref(const parse_state *ps, const char *tok, size_t len, int64_
     return true;
 }
 
+static bool parse_shape(const char *value, int *ndim, int64_t *shape, char *why, size_t size);
+
 /* Parses value into args per key; false with a message in why. */
 static bool parse_value(const parse_state *ps, const cx_layer_key *k, const char *value,
                         void *args, char *why, size_t size) {
@@ -273,6 +275,13 @@ static bool parse_value(const parse_state *ps, const cx_layer_key *k, const char
             if (!p) return true;
             p++;
         }
+    }
+    case CX_KEY_SHAPE: {
+        cx_shape_arg *sh = dst;
+        int nd = 0;
+        if (!parse_shape(value, &nd, sh->size, why, size)) return false;
+        sh->ndim = nd;
+        return true;
     }
     case CX_KEY_INT: {
         long long v = strtoll(value, &end, 10);
@@ -745,6 +754,14 @@ static void put_keys(text_buf *t, const cx_layer_key *keys, const void *args,
                 if (i) put(t, ",");
                 put_ref(t, m, here, r->layer[i]);
             }
+            put(t, "\n");
+            break;
+        }
+        case CX_KEY_SHAPE: {
+            const cx_shape_arg *sh = (const void *)v;
+            put(t, "%s = ", k->name);
+            for (int64_t i = 0; i < sh->ndim; i++)
+                put(t, i ? ",%lld" : "%lld", (long long)sh->size[i]);
             put(t, "\n");
             break;
         }

@@ -45,6 +45,7 @@ typedef enum {
     CX_KEY_LAYER,   /* int64_t: an earlier layer (index, -1 = the model input); the config
                      * names it by name or as -N, N layers back from this one */
     CX_KEY_LAYERS,  /* cx_layer_refs: a list of such references, "-1,-3,branch2" */
+    CX_KEY_SHAPE,   /* cx_shape_arg: a per-sample shape, sizes separated by commas, "3,7,7" */
 } cx_key_type;
 
 /* A padding setting: explicit sizes, or 'same' (output size = input size at stride 1). */
@@ -52,6 +53,12 @@ typedef struct {
     int64_t size[2];
     bool same;
 } cx_padding_arg;
+
+/* A per-sample shape setting ([reshape]'s target): 1 to CX_MAX_DIMS - 1 sizes >= 1. */
+typedef struct {
+    int64_t ndim;
+    int64_t size[CX_MAX_DIMS - 1];
+} cx_shape_arg;
 
 /* Earlier layers a layer reads besides its input (index, -1 = the model input). */
 typedef struct {

@@ -35,16 +35,25 @@ static cx_status load_one(const cx_safetensors *f, const char *name, cx_tensor *
     return CX_OK;
 }
 
-cx_status cx_model_load_weights(cx_model *m, const cx_safetensors *f) {
+cx_status cx__model_load_weights_prefixed(cx_model *m, const cx_safetensors *f,
+                                          const char *prefix) {
     if (!m || !f)
         return cx__error(CX_ERR_ARG, "cx_model_load_weights: %s is NULL", m ? "file" : "model");
     if (cx__model_shapes_only(m))
         return cx__error(CX_ERR_UNSUPPORTED, "cx_model_load_weights: the model was built for "
                          "its shapes only and has no parameters to load into");
     cx_status st = CX_OK;
-    for (int i = 0; st == CX_OK && i < cx_model_num_param_tensors(m); i++)
-        st = load_one(f, cx_model_param_name(m, i), cx_model_param(m, i));
-    for (int i = 0; st == CX_OK && i < cx_model_num_buffers(m); i++)
-        st = load_one(f, cx_model_buffer_name(m, i), cx_model_buffer(m, i));
+    char name[512];
+    for (int i = 0; st == CX_OK && i < cx_model_num_param_tensors(m) + cx_model_num_buffers(m);
+         i++) {
+        int np = cx_model_num_param_tensors(m);
+        const char *own = i < np ? cx_model_param_name(m, i) : cx_model_buffer_name(m, i - np);
+        snprintf(name, sizeof name, "%s%s", prefix, own);
+        st = load_one(f, name, i < np ? cx_model_param(m, i) : cx_model_buffer(m, i - np));
+    }
     return st;
+}
+
+cx_status cx_model_load_weights(cx_model *m, const cx_safetensors *f) {
+    return cx__model_load_weights_prefixed(m, f, "");
 }

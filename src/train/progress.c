@@ -57,8 +57,7 @@ void cx__progress_finish(cx_progress_bar *p) {
     fflush(p->out);
 }
 
-/* JSON has no NaN: metrics that do not apply are null. */
-static void json_number(FILE *out, const char *key, double v, bool comma) {
+void cx__json_number(FILE *out, const char *key, double v, bool comma) {
     if (isfinite(v)) fprintf(out, "\"%s\": %.6g", key, v);
     else fprintf(out, "\"%s\": null", key);
     if (comma) fputs(", ", out);
@@ -68,13 +67,13 @@ void cx__log_epoch(FILE *out, bool json, const cx_epoch_log *e) {
     bool has_val = e->val.samples > 0;
     if (json) {
         fprintf(out, "{\"epoch\": %d, ", e->epoch);
-        json_number(out, "loss", e->train.loss, true);
-        json_number(out, "accuracy", e->train.accuracy, true);
-        json_number(out, "val_loss", has_val ? e->val.loss : NAN, true);
-        json_number(out, "val_accuracy", has_val ? e->val.accuracy : NAN, true);
-        json_number(out, "lr", e->lr, true);
-        json_number(out, "seconds", e->seconds, true);
-        json_number(out, "images_per_s", e->images_per_s, false);
+        cx__json_number(out, "loss", e->train.loss, true);
+        cx__json_number(out, "accuracy", e->train.accuracy, true);
+        cx__json_number(out, "val_loss", has_val ? e->val.loss : NAN, true);
+        cx__json_number(out, "val_accuracy", has_val ? e->val.accuracy : NAN, true);
+        cx__json_number(out, "lr", e->lr, true);
+        cx__json_number(out, "seconds", e->seconds, true);
+        cx__json_number(out, "images_per_s", e->images_per_s, false);
         fputs("}\n", out);
     } else {
         fprintf(out, "epoch %d/%d: loss %.4f", e->epoch, e->epochs, e->train.loss);

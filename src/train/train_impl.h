@@ -43,4 +43,7 @@ typedef struct {
 
 void cx__log_epoch(FILE *out, bool json, const cx_epoch_log *e);
 
+/* Writes "key": v (null if v is not finite: JSON has no NaN), then ", " if comma. */
+void cx__json_number(FILE *out, const char *key, double v, bool comma);
+
 #endif
