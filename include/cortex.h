@@ -396,10 +396,12 @@ cx_status cx_safetensors_save(const char *path, int n, const char *const *names,
 }
 #endif
 
-/* The layers above the core: models (nn), optimizers, data, training and checkpoints. */
+/* The layers above the core: models (nn), optimizers, data, training and checkpoints, and
+ * optimising a network's input (vision: adversarial examples, visualisation, dream, style). */
 #include "cortex/nn.h"
 #include "cortex/optim.h"
 #include "cortex/data.h"
 #include "cortex/train.h"
+#include "cortex/vision.h"
 
 #endif /* CORTEX_H */

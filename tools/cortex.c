@@ -30,6 +30,10 @@ static const command commands[] = {
     {"summary", cmd_summary, "layers, output shapes and parameter counts of a model"},
     {"filter", cmd_filter, "apply a classic 3x3 image kernel (edge, blur, sobel, ...)"},
     {"featuremaps", cmd_featuremaps, "a grid of one layer's feature maps for an image"},
+    {"adversarial", cmd_adversarial, "FGSM / PGD adversarial examples and the accuracy they cost"},
+    {"visualize", cmd_visualize, "pictures that excite a layer's filters or a class most"},
+    {"dream", cmd_dream, "deep dream: a picture enhanced by what chosen layers respond to"},
+    {"style", cmd_style, "style transfer: one picture's content in another's style"},
     {"help", cmd_help, "show this help, or the help of one command (cortex help train)"},
     {"version", cmd_version, "print the version and the compute libraries in use"},
 };
@@ -47,7 +51,7 @@ static int cmd_help(int argc, char **argv) {
            "Cortex trains and runs neural networks from C and from this command line.\n\n"
            "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        printf("  %-10s %s\n", commands[i].name, commands[i].help);
+        printf("  %-12s %s\n", commands[i].name, commands[i].help);
     printf("\noptions:\n  --help     show this help\n  --version  print the version\n"
            "\n`cortex COMMAND --help` describes each command's options.\n");
     return 0;
