@@ -136,7 +136,7 @@ int cmd_adversarial(int argc, char **argv) {
         cx_arena_end(arena);
         cx_arena_reset(arena);
     }
-    if (rc == CLI_OK && out && shown && cx_image_save_png(out, shown) != CX_OK) rc = cli_fail(NULL);
+    if (rc == CLI_OK && out && shown && cli_save_picture(out, shown, 3) != CX_OK) rc = cli_fail(NULL);
     cx_tensor_free(shown);
     if (rc == CLI_OK) {
         double clean = (double)t.clean_right / (double)t.seen;

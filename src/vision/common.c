@@ -49,7 +49,9 @@ cx_tensor *cx__pixel_normalise(cx_tensor *pixels, const cx_pixel_norm *norm) {
         }
         cx_tensor *tm = cx_from_data(CX_DTYPE_F32, CX_SHAPE(1, 3, 1, 1), mean);
         cx_tensor *ti = cx_from_data(CX_DTYPE_F32, CX_SHAPE(1, 3, 1, 1), inv);
-        cx_tensor *y = cx_mul(cx_sub(pixels, tm), ti);
+        cx_tensor *centred = cx_sub(pixels, tm);
+        cx_tensor *y = cx_mul(centred, ti);
+        cx_tensor_free(centred);
         cx_tensor_free(tm);
         cx_tensor_free(ti);
         return y;
@@ -58,7 +60,10 @@ cx_tensor *cx__pixel_normalise(cx_tensor *pixels, const cx_pixel_norm *norm) {
         cx__tensor_retain(pixels);
         return pixels;
     }
-    return cx_mul_scalar(cx_sub_scalar(pixels, n.mean[0]), 1.0f / std_or_one(n.std[0]));
+    cx_tensor *centred = cx_sub_scalar(pixels, n.mean[0]);
+    cx_tensor *y = cx_mul_scalar(centred, 1.0f / std_or_one(n.std[0]));
+    cx_tensor_free(centred);
+    return y;
 }
 
 void cx__roll(float *data, int64_t planes, int64_t h, int64_t w, int dy, int dx) {
