@@ -359,8 +359,10 @@ static void gram_values(void **state) {
     cx_test_assert_close("gram", cx_tensor_f32(g), want, 4, 1e-6f);
     cx_tensor_free(g);
     cx_tensor_free(f);
-    assert_null(cx_gram(cx_zeros(CX_SHAPE(2, 2, 2, 2))));
+    cx_tensor *batch = cx_zeros(CX_SHAPE(2, 2, 2, 2));
+    assert_null(cx_gram(batch));
     assert_error(CX_ERR_SHAPE, "gram: features [2,2,2,2]");
+    cx_tensor_free(batch);
 }
 
 /* L-BFGS finds the minimum of the Rosenbrock function (1, 1). */
