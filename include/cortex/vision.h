@@ -15,8 +15,9 @@
  *
  * Errors: NULL + CX_ERR_ARG for bad settings (naming the setting and its valid range),
  * CX_ERR_SHAPE for pictures that do not fit the model, and the model's own errors.
- * Results are new heap tensors the caller frees; inputs are not changed. No arena may be active
- * (each function runs its steps in an arena of its own).
+ * Results are new tensors (current arena or heap, see "Ownership" in cortex.h); inputs are not
+ * changed. Each function runs its steps in an arena of its own, so a long optimisation does
+ * not allocate per step.
  */
 #ifndef CORTEX_VISION_H
 #define CORTEX_VISION_H
