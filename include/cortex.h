@@ -460,7 +460,8 @@ cx_status cx_safetensors_save(const char *path, int n, const char *const *names,
 #endif
 
 /* The layers above the core: models (nn), optimizers, data, training and checkpoints, and
- * what is built on them: reinforcement learning (rl), text models (text), autoencoders. */
+ * what is built on them: reinforcement learning (rl), text models (text), autoencoders, and
+ * optimising a network's input (vision: adversarial examples, visualisation, dream, style). */
 #include "cortex/nn.h"
 #include "cortex/optim.h"
 #include "cortex/data.h"
@@ -468,5 +469,6 @@ cx_status cx_safetensors_save(const char *path, int n, const char *const *names,
 #include "cortex/rl.h"
 #include "cortex/text.h"
 #include "cortex/autoencoder.h"
+#include "cortex/vision.h"
 
 #endif /* CORTEX_H */

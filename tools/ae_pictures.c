@@ -17,17 +17,8 @@
 #define GRID 15     /* latent grid: pictures a side */
 #define N_SAMPLES 80
 
-int cli_save_picture(const char *path, cx_tensor *picture) {
-    int64_t c = cx_tensor_dim(picture, 0), h = cx_tensor_dim(picture, 1),
-            w = cx_tensor_dim(picture, 2);
-    cx_tensor *b = cx_reshape(picture, CX_SHAPE(1, c, h, w));
-    cx_tensor *up = cx_upsample2d(b, 2 * h, 2 * w, CX_UPSAMPLE_NEAREST, false);
-    cx_tensor *img = cx_reshape(up, CX_SHAPE(c, 2 * h, 2 * w));
-    cx_status st = img ? cx_image_save_png(path, img) : cx_last_status();
-    cx_tensor_free(img);
-    cx_tensor_free(up);
-    cx_tensor_free(b);
-    if (st != CX_OK) return cli_fail(NULL);
+int cli_write_picture(const char *path, cx_tensor *picture) {
+    if (cli_save_picture(path, picture, 2) != CX_OK) return cli_fail(NULL);
     printf("wrote %s\n", path);
     return CLI_OK;
 }
@@ -68,7 +59,7 @@ static int save_in(const char *dir, const char *name, cx_tensor *picture) {
     if (!picture) return cli_fail(NULL);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    return cli_save_picture(path, picture);
+    return cli_write_picture(path, picture);
 }
 
 /* The scatter of the test latents by class, and the decoded plane over their 1%..99% range. */

@@ -73,14 +73,35 @@ cx_tensor *cli_image_input(cx_model *m, const char *path, const cx_loader_params
 const char *cli_class_name(const char *dataset, int cls);
 
 /* Writes picture (f32 [C, H, W] in 0..1) as a PNG at path, enlarged 2x (nearest) so that
- * 28x28 digits are easy to see, and prints the path. */
-int cli_save_picture(const char *path, cx_tensor *picture);
+ * 28x28 digits are easy to see, and prints the path (CLI_OK, or CLI_FAIL after the error). */
+int cli_write_picture(const char *path, cx_tensor *picture);
 /* The picture set of an autoencoder from the first samples of test (tools/ae_pictures.c):
  * reconstructions (or denoising), for a 2-D latent the scatter of the test latents by class
  * and a decoded grid over the plane, interpolations, and for a VAE random samples; each PNG
  * goes into dir (made if absent) and its path is printed. */
 int cli_ae_pictures(cx_autoencoder *ae, cx_dataset *test, const char *data, const char *dir,
                     uint64_t seed);
+
+/* ---- the commands that optimise a network's input (cli_vision.c) ---- */
+
+/* A network from a checkpoint, or from a config (FILE.cfg, untrained unless weights names a
+ * safetensors file of its parameters, such as a torch state_dict). norm (may be NULL)
+ * receives how pixels become its inputs: the checkpoint's training normalisation, or for a
+ * config ImageNet's for 3-channel networks (torchvision's) and none otherwise. The model is in
+ * evaluation mode. Prints the error and returns NULL on failure. */
+cx_model *cli_load_network(const char *model, const char *weights, cx_pixel_norm *norm,
+                           cx_train_state *state);
+/* A layer by index (negative counts from the end) or name; -1 after printing an error. */
+int cli_layer_index(const cx_model *m, const char *spec, const char *who);
+/* A comma-separated list of layers into out (max entries); the count, or -1 after an error. */
+int cli_layer_list(const cx_model *m, const char *list, const char *who, int *out, int max);
+/* The last layer of the leading run of layers with picture outputs [C,H,W]; -1 if none. */
+int cli_last_image_layer(const cx_model *m);
+/* A picture [C,H,W] in 0..1 with channels channels, shrunk so neither side exceeds longest
+ * (0: kept as it is). Prints the error and returns NULL on failure. */
+cx_tensor *cli_load_picture(const char *path, int channels, int64_t longest);
+/* Writes picture [C,H,W] as PNG, each pixel a zoom x zoom block (zoom <= 1: as it is). */
+cx_status cli_save_picture(const char *path, cx_tensor *picture, int zoom);
 
 #define CLI_N(options) ((int)(sizeof(options) / sizeof((options)[0])))
 
@@ -95,5 +116,10 @@ int cmd_rl(int argc, char **argv);
 int cmd_text(int argc, char **argv);
 int cmd_autoencoder(int argc, char **argv);
 int cmd_vae(int argc, char **argv);
+
+int cmd_adversarial(int argc, char **argv);
+int cmd_visualize(int argc, char **argv);
+int cmd_dream(int argc, char **argv);
+int cmd_style(int argc, char **argv);
 
 #endif

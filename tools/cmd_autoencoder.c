@@ -214,7 +214,7 @@ static int sample(int argc, char **argv, const char *name) {
     cx_autoencoder *ae = cx_autoencoder_load(pos[0], NULL, NULL);
     cx_rng *rng = ae ? cx_rng_new(seed) : NULL;
     cx_tensor *grid = rng ? cx_autoencoder_picture_samples(ae, n, columns, rng) : NULL;
-    rc = grid ? cli_save_picture(out, grid) : cli_fail(NULL);
+    rc = grid ? cli_write_picture(out, grid) : cli_fail(NULL);
     cx_tensor_free(grid);
     cx_rng_free(rng);
     cx_autoencoder_free(ae);

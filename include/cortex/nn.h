@@ -10,7 +10,11 @@
  * Parameters are named as PyTorch's state_dict names them for the same nn.Sequential: the
  * layer's index, a dot, the parameter ("0.weight", "2.bias"). Activation, Flatten and Dropout
  * layers take an index too, as in torch, so a config that lists the same layers as a PyTorch
- * nn.Sequential loads its weights by name. Every parameter and its gradient are views into two
+ * nn.Sequential loads its weights by name. A model whose [model] section says
+ * `param_names = layer` names the parameters of its named layers after the layer instead
+ * ("features.0.weight" for a layer `name = features.0`), so a config whose layer names follow
+ * a torch module's nesting (torchvision's vgg16: features.N, classifier.N) loads that module's
+ * state_dict; unnamed layers keep their index. Every parameter and its gradient are views into two
  * contiguous buffers owned by the model (one flat vector each, for optimizers, clipping,
  * checkpoints and allreduce).
  *
@@ -18,6 +22,7 @@
  *
  *     [model]              ; first: the input shape per sample, and optionally the loss
  *     input = 1,28,28      ; loss = cross_entropy (default) | mse | bce
+ *                          ; param_names = index (default) | layer (see above)
  *     [flatten]
  *     [dense]
  *     units = 512          ; init = default | glorot_uniform | glorot_normal | he_uniform |
@@ -185,6 +190,14 @@ int cx_model_layer_input(const cx_model *m, int i);
 /* Layer names ("" if none; owned by m): letters, digits, '_', '.', '-', at most 31. */
 const char *cx_model_layer_name(const cx_model *m, int i);
 cx_status cx_model_set_layer_name(cx_model *m, int i, const char *name);
+/* The index of the layer called name, -1 if none. */
+int cx_model_find_layer(const cx_model *m, const char *name);
+
+/* How parameters and buffers are named: "<index>.weight" (the default) or, for named layers,
+ * "<layer name>.weight". Changing it (or a layer's name) renames them at once. */
+typedef enum { CX_PARAM_NAMES_INDEX = 0, CX_PARAM_NAMES_LAYER } cx_param_names;
+cx_status cx_model_set_param_names(cx_model *m, cx_param_names naming);
+cx_param_names cx_model_get_param_names(const cx_model *m);
 
 cx_status cx_model_set_loss(cx_model *m, cx_loss loss);
 cx_loss cx_model_get_loss(const cx_model *m);
@@ -221,6 +234,24 @@ void cx_model_seed(cx_model *m, uint64_t seed);
  * recorded for autograd like any op, in the current arena. NULL + error naming the layer on
  * a shape mismatch. */
 cx_tensor *cx_model_forward(cx_model *m, cx_tensor *x);
+/* Intermediate outputs, for optimising the input (feature visualisation, deep dream, style
+ * transfer): runs layers 0..max(layers) on x once and gives outputs[k] a new reference to the
+ * output of layer layers[k] (n >= 1 entries, any order, repeats allowed), recorded for
+ * autograd, so cx_backward from a function of them reaches x (and the parameters, unless
+ * frozen). On error every outputs[k] is NULL: CX_ERR_ARG for a layer outside the model, and
+ * cx_model_forward's errors. */
+cx_status cx_model_forward_layers(cx_model *m, cx_tensor *x, int n, const int *layers,
+                                  cx_tensor **outputs);
+/* The output of one layer (cx_model_forward_layers with n = 1); NULL + error. */
+cx_tensor *cx_model_forward_to(cx_model *m, cx_tensor *x, int layer);
+
+/* A new model of m's layers 0..last built for samples of sample_shape (ndim entries; ndim 0
+ * or NULL: m's input shape), with copies of their parameters and buffers, the same names,
+ * inputs, freezing, naming and mode. Convolutional layers accept pictures of any size, so
+ * this runs a network's convolutional part on a picture of another size. NULL + error if a
+ * layer does not fit the new shape (the message names it and the arithmetic), or m was built
+ * for shapes only. The caller frees the result; m is not changed. */
+cx_model *cx_model_head(const cx_model *m, int last, int ndim, const int64_t *sample_shape);
 /* The training loss (a scalar, mean over the batch) of batch x against target (i32 labels
  * [N] for cross-entropy, f32 of the output's shape otherwise; for an output [N, T, .., C]
  * the labels are [N, T, ..] and the mean is over every position). If logits is not NULL it

@@ -30,14 +30,17 @@
 #define MARKER "__cx_section__"
 
 static const char *const loss_names[] = {"cross_entropy", "mse", "bce", NULL};
+static const char *const param_names_names[] = {"index", "layer", NULL}; /* cx_param_names */
 
 /* [model]'s settings other than input (which has its own parser). */
 typedef struct {
     int loss;
+    int param_names;
 } model_args;
-static const model_args model_defaults = {CX_LOSS_CROSS_ENTROPY};
+static const model_args model_defaults = {CX_LOSS_CROSS_ENTROPY, CX_PARAM_NAMES_INDEX};
 static const cx_layer_key model_keys[] = {
     CX_KEY("loss", CX_KEY_ENUM, model_args, loss, .choices = loss_names),
+    CX_KEY("param_names", CX_KEY_ENUM, model_args, param_names, .choices = param_names_names),
     CX_KEY_END,
 };
 
@@ -405,7 +408,9 @@ static void finish_section(parse_state *ps) {
         }
         ps->m = cx_model_new(ps->in_ndim, ps->in_shape);
         if (ps->shapes_only) cx__model_set_shapes_only(ps->m);
-        if (!ps->m || cx_model_set_loss(ps->m, (cx_loss)((model_args *)ps->args)->loss) != CX_OK)
+        const model_args *ma = (const model_args *)ps->args;
+        if (!ps->m || cx_model_set_loss(ps->m, (cx_loss)ma->loss) != CX_OK ||
+            cx_model_set_param_names(ps->m, (cx_param_names)ma->param_names) != CX_OK)
             fail_layer(ps);
         return;
     }
@@ -533,7 +538,7 @@ static void set_key(parse_state *ps, const char *name, const char *value) {
     if (!k || !k->name) {
         char list[512];
         key_list(section_keys(ps), !ps->is_model && ps->kind->takes_activation, list, sizeof list);
-        if (ps->is_model) snprintf(list, sizeof list, "input, loss");
+        if (ps->is_model) snprintf(list, sizeof list, "input, loss, param_names");
         fail(ps, ps->line, CX_ERR_FORMAT,
              list[0] ? "[%s] has no key '%s'; valid keys: %s"
                      : "[%s] has no key '%s'; it takes no keys%s of its own (every layer takes "
@@ -794,7 +799,7 @@ char *cx__config_text(const cx_model *m) {
         if (shape[d]) put(&t, d ? ",%lld" : "%lld", (long long)shape[d]);
         else put(&t, d ? ",none" : "none");
     put(&t, "\n");
-    model_args ma = {cx_model_get_loss(m)};
+    model_args ma = {cx_model_get_loss(m), cx_model_get_param_names(m)};
     put_keys(&t, model_keys, &ma, &model_defaults, m, 0);
     for (int i = 0; i < cx_model_num_layers(m); i++) {
         const cx_layer *l = cx__model_layer(m, i);

@@ -7,7 +7,10 @@
  * that all views share, so when a layer is added the block is replaced by a larger copy and
  * only storage->data changes: every view stays valid. Growth is exact (no spare capacity), so
  * a model holds no more memory than its parameters.
- * Names follow torch's nn.Sequential state_dict: "<layer index>.<param>". Buffers (batch
+ * Names follow torch's nn.Sequential state_dict: "<layer index>.<param>", or with
+ * CX_PARAM_NAMES_LAYER "<layer name>.<param>" for named layers, so a config that names its
+ * layers as a torch module nests them ("features.0") loads that module's state_dict. Names
+ * are recomputed whenever a layer's name or the naming changes (name_params). Buffers (batch
  * norm's running statistics) live the same way in a third block, without gradients.
  *
  * Graphs: each layer takes its input from any earlier layer (by default the one before), and
@@ -26,7 +29,8 @@
 int64_t cx__model_max_params = (int64_t)1 << 31;
 
 typedef struct {
-    char name[CX_LAYER_NAME_MAX + 32];
+    char name[CX_LAYER_NAME_MAX + 32]; /* state_dict name: prefix "." own */
+    char own[24];                      /* "weight", "running_mean" */
     cx_tensor *t; /* view into values; its grad a view into grads (buffers: none) */
     int layer;
 } cx_param;
@@ -35,6 +39,7 @@ struct cx_model {
     int in_ndim;
     int64_t in_shape[CX_MAX_DIMS]; /* per sample */
     cx_loss loss;
+    cx_param_names param_names;
     bool training;
     cx_rng *rng;
 
@@ -235,7 +240,7 @@ static bool make_params(cx_model *m, const cx_layer_build *b, int index, bool fr
         cx_tensor_set_requires_grad(dst->t, true);
         cx__tensor_set_grad(dst->t, g);
         if (frozen) freeze_param(dst);
-        snprintf(dst->name, sizeof dst->name, "%d.%s", index, b->params[p].name);
+        snprintf(dst->own, sizeof dst->own, "%s", b->params[p].name);
         dst->layer = index;
         off += cx__numel(nd, sh);
     }
@@ -256,7 +261,7 @@ static bool make_buffers(cx_model *m, const cx_layer_build *b, int index) {
         float *d = cx__f32(dst->t);
         for (int64_t i = 0; i < n; i++)
             d[i] = b->buffers[k].fill;
-        snprintf(dst->name, sizeof dst->name, "%d.%s", index, b->buffers[k].name);
+        snprintf(dst->own, sizeof dst->own, "%s", b->buffers[k].name);
         dst->layer = index;
         off += n;
     }
@@ -292,6 +297,31 @@ static cx_status check_name(const cx_model *m, const char *name) {
         return cx__error(CX_ERR_ARG, "name '%s' is taken by layer %d (%s)", name, other,
                          m->layers[other].kind->name);
     return CX_OK;
+}
+
+/* The prefix of layer i's parameter names: its name under CX_PARAM_NAMES_LAYER when it has
+ * one, else its index. */
+static void param_prefix(const cx_model *m, int i, char *buf, size_t size) {
+    const cx_layer *l = &m->layers[i];
+    if (m->param_names == CX_PARAM_NAMES_LAYER && l->name[0])
+        snprintf(buf, size, "%s", l->name);
+    else
+        snprintf(buf, size, "%d", i);
+}
+
+/* Writes the names of layer i's parameters and buffers: prefix "." own name. */
+static void name_params(cx_model *m, int i) {
+    const cx_layer *l = &m->layers[i];
+    char prefix[CX_LAYER_NAME_MAX]; /* a name, or an index of at most 5 digits */
+    param_prefix(m, i, prefix, sizeof prefix);
+    for (int q = 0; q < l->n_params; q++) {
+        cx_param *p = &m->params[l->first_param + q];
+        snprintf(p->name, sizeof p->name, "%s.%s", prefix, p->own);
+    }
+    for (int q = 0; q < l->n_buffers; q++) {
+        cx_param *p = &m->buffers[l->first_buffer + q];
+        snprintf(p->name, sizeof p->name, "%s.%s", prefix, p->own);
+    }
 }
 
 cx_status cx__model_add(cx_model *m, const cx_layer_kind *kind, const void *args, cx_rng *rng) {
@@ -407,6 +437,7 @@ cx_status cx__model_add_opts(cx_model *m, const cx_layer_kind *kind, const void 
     m->n_buffers += b.n_buffers;
     if (b.n_buffers) m->buffer_numel += add_buffers;
     m->next_input = CX_INPUT_PREVIOUS;
+    name_params(m, index);
     if (kind->init && !m->shapes_only) {
         cx_tensor *ps[CX_LAYER_MAX_PARAMS];
         for (int p = 0; p < b.n_params; p++)
@@ -459,7 +490,26 @@ cx_status cx_model_set_layer_name(cx_model *m, int i, const char *name) {
         if (st != CX_OK) return st;
     }
     snprintf(m->layers[i].name, sizeof m->layers[i].name, "%s", name);
+    name_params(m, i);
     return CX_OK;
+}
+
+cx_status cx_model_set_param_names(cx_model *m, cx_param_names naming) {
+    if (!m) return cx__error(CX_ERR_ARG, "cx_model_set_param_names: model is NULL");
+    if (naming != CX_PARAM_NAMES_INDEX && naming != CX_PARAM_NAMES_LAYER)
+        return cx__error(CX_ERR_ARG, "cx_model_set_param_names: unknown naming %d", (int)naming);
+    m->param_names = naming;
+    for (int i = 0; i < m->n_layers; i++)
+        name_params(m, i);
+    return CX_OK;
+}
+
+cx_param_names cx_model_get_param_names(const cx_model *m) {
+    return m ? m->param_names : CX_PARAM_NAMES_INDEX;
+}
+
+int cx_model_find_layer(const cx_model *m, const char *name) {
+    return cx__model_find_layer(m, name);
 }
 
 int cx_model_layer_input(const cx_model *m, int i) {
@@ -502,8 +552,10 @@ void cx_model_seed(cx_model *m, uint64_t seed) {
     if (m) cx_rng_seed(m->rng, seed);
 }
 
-/* The output of the first n layers for x, checked against the model's input shape. */
-static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who) {
+/* The output of the first n layers for x, checked against the model's input shape; kept[k]
+ * (n_keep entries, may be 0) receives a new reference to the output of layer keep[k] < n. */
+static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who, int n_keep,
+                             const int *keep, cx_tensor **kept) {
     if (!m) {
         cx__error(CX_ERR_ARG, "%s: model is NULL", who);
         return NULL;
@@ -550,6 +602,10 @@ static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who) 
         }
         m->outputs[i] = h = y;
     }
+    for (int k = 0; k < n_keep; k++) {
+        kept[k] = m->outputs[keep[k]];
+        cx__tensor_retain(kept[k]);
+    }
     /* The graph holds what backward needs; the intermediate references go (heap mode). */
     for (int j = 0; j + 1 < n; j++)
         cx_tensor_free(m->outputs[j]);
@@ -558,7 +614,34 @@ static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who) 
 }
 
 cx_tensor *cx_model_forward(cx_model *m, cx_tensor *x) {
-    return run_layers(m, x, m ? m->n_layers : 0, "cx_model_forward");
+    return run_layers(m, x, m ? m->n_layers : 0, "cx_model_forward", 0, NULL, NULL);
+}
+
+cx_status cx_model_forward_layers(cx_model *m, cx_tensor *x, int n, const int *layers,
+                                  cx_tensor **outputs) {
+    const char *who = "cx_model_forward_layers";
+    if (!m || n < 1 || !layers || !outputs)
+        return cx__error(CX_ERR_ARG, "%s: %s", who,
+                         !m ? "model is NULL" : n < 1 ? "no layers asked for"
+                                                      : "layers or outputs is NULL");
+    int last = -1;
+    for (int k = 0; k < n; k++) {
+        outputs[k] = NULL;
+        if (layers[k] < 0 || layers[k] >= m->n_layers)
+            return cx__error(CX_ERR_ARG, "%s: layer %d is not in the model (layers 0 to %d)", who,
+                             layers[k], m->n_layers - 1);
+        if (layers[k] > last) last = layers[k];
+    }
+    cx_tensor *h = run_layers(m, x, last + 1, who, n, layers, outputs);
+    if (!h) return cx_last_status();
+    cx_tensor_free(h);
+    return CX_OK;
+}
+
+cx_tensor *cx_model_forward_to(cx_model *m, cx_tensor *x, int layer) {
+    cx_tensor *out = NULL;
+    cx_model_forward_layers(m, x, 1, &layer, &out);
+    return out;
 }
 
 /* True if the final layer's activation is part of the loss (computed from its input, which
@@ -579,7 +662,8 @@ cx_tensor *cx_model_loss(cx_model *m, cx_tensor *x, cx_tensor *target, cx_tensor
         return NULL;
     }
     if (!cx__check("cx_model_loss", "target", target)) return NULL;
-    cx_tensor *z = run_layers(m, x, m->n_layers - (folds_last(m) ? 1 : 0), "cx_model_loss");
+    cx_tensor *z = run_layers(m, x, m->n_layers - (folds_last(m) ? 1 : 0), "cx_model_loss", 0,
+                              NULL, NULL);
     if (!z) return NULL;
     if (m->loss == CX_LOSS_CROSS_ENTROPY && z->ndim > 2) {
         /* a sequence [N, T, .., C] against labels [N, T, ..]: every position is a sample */
