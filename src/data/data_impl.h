@@ -32,6 +32,11 @@ void cx__augment_draw(cx_rng *rng, const cx_loader_params *p, cx__affine *out);
 void cx__augment_apply(const cx_tensor *s, int64_t index, const cx__affine *a, float scale,
                        float mean, float std, float *out);
 
+/* Resizes an interleaved image src [h, w, c] into dst [oh, ow, c] with a triangle filter
+ * (resize.c); false + CX_ERR_OOM if its temporaries cannot be allocated. */
+bool cx__resize_hwc(const float *src, int64_t h, int64_t w, int64_t c, float *dst, int64_t oh,
+                    int64_t ow);
+
 /* cx_idx_read with the tensor allocated in arena (NULL: the heap). */
 cx_tensor *cx__idx_read(const char *path, cx_arena *arena);
 

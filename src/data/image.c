@@ -5,7 +5,7 @@
  *
  * Loading checks the size stb reports before decoding (a few header bytes can claim a
  * gigapixel image), converts channels with stb (grey = (77 R + 150 G + 29 B) / 256), and
- * resizes with stb_image_resize's triangle filter: bilinear when enlarging, an area-weighted
+ * resizes with a triangle filter (resize.c): bilinear when enlarging, an area-weighted
  * average when shrinking (no aliasing). Saving writes a PNG atomically (tmp file + rename).
  */
 #include "data_impl.h"
@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include <stb/stb_image.h>
-#include <stb/stb_image_resize.h>
 #include <stb/stb_image_write.h>
 
 #define MAX_SIDE (1 << 15)
@@ -60,9 +59,7 @@ static cx_status resize_into(const char *path, const uint8_t *pix, int w, int h,
         st = CX_ERR_OOM;
     } else {
         for (size_t i = 0; i < n_in; i++) in[i] = (float)pix[i] / 255.0f;
-        if (!stbir_resize_float_generic(in, w, h, 0, out, ow, oh, 0, c, STBIR_ALPHA_CHANNEL_NONE,
-                                        0, STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE,
-                                        STBIR_COLORSPACE_LINEAR, NULL))
+        if (!cx__resize_hwc(in, h, w, c, out, oh, ow))
             st = cx__error(CX_ERR_OOM, "cx_image_load: %s: resizing %dx%d to %dx%d failed (out "
                            "of memory)", path, w, h, ow, oh);
         else
