@@ -248,6 +248,8 @@ int cx__collapse_dims(int ndim, int64_t *shape, int n_ops, int64_t (*strides)[CX
 
 /* Fills out with the next n values of cx_rng_u32(r), in order (a faster loop). */
 void cx__rng_fill_u32(cx_rng *r, uint32_t *out, int64_t n);
+/* Fills d[0..n) with N(0, 1) values exactly as cx_randn fills a tensor of n elements. */
+void cx__rng_fill_normal(cx_rng *r, float *d, int64_t n);
 
 /* Reads CX_NUM_THREADS once (also run as a load-time constructor); cheap to call again. */
 void cx__threads_init(void);

@@ -195,8 +195,10 @@ cx_status cx_backward_grad(cx_tensor *t, cx_tensor *grad) {
     if (st != CX_OK) return st;
     /* Seed d(t)/d(t) = grad (or 1). A leaf accumulates it; a non-leaf's gradient was zeroed
      * by the sort, so the seed is written over it with no temporary. */
-    if (!t->grad && t->node) /* written in full below: no need to zero it first */
+    if (!t->grad && t->node) { /* written in full below: no need to zero it first */
         t->grad = cx__tensor_alloc(t->arena, CX_DTYPE_F32, t->ndim, t->shape);
+        if (!t->grad) return cx_last_status();
+    }
     float *seed = t->grad ? cx__f32(t->grad) : cx__grad(t);
     if (!seed) return cx_last_status();
     int64_t numel = cx__numel(t->ndim, t->shape);

@@ -327,6 +327,7 @@ cx_model *cx_checkpoint_load(const char *path, cx_optim **optim, cx_train_state 
     cx_rng_free(scratch);
     if (!m || cx_model_load_weights(m, f) != CX_OK) goto fail;
     cx_tensor *rng = cx_safetensors_get(f, RNG_TENSOR);
+    if (!rng && cx_last_status() != CX_ERR_ARG) goto fail; /* not a missing tensor: keep why */
     if (!rng || cx_tensor_dtype(rng) != CX_DTYPE_U8 ||
         (size_t)cx_tensor_numel(rng) != cx_rng_state_bytes() ||
         cx_rng_set_state(cx_model_rng(m), cx_tensor_data(rng)) != CX_OK) {
