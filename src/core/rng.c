@@ -31,6 +31,7 @@ void cx_rng_seed(cx_rng *r, uint64_t seed) {
         r->state[i] = 1812433253u * (r->state[i - 1] ^ (r->state[i - 1] >> 30)) + (uint32_t)i;
     r->index = MT_N;
     r->has_spare = 0;
+    r->spare = 0; /* saved in checkpoints: no uninitialised bytes in files */
 }
 
 cx_rng *cx_rng_new(uint64_t seed) {
