@@ -154,8 +154,6 @@ typedef struct {
     cx_model *m;
     const cx_dataset *train, *val;
     const char *ck;
-    char *before; /* the checkpoint's bytes before the run */
-    size_t before_n;
 } fit_ctx;
 
 static bool fit_once(void *ctx) {
@@ -201,7 +199,7 @@ typedef struct {
     cx_model *m;
     cx_optim *o;
     const char *path;
-    const char *before;
+    char *before; /* the checkpoint's bytes after its first save */
     size_t before_n;
 } save_ctx;
 
@@ -243,21 +241,28 @@ static void trained(const char *text, cx_model **m, cx_optim **o) {
     cx_tensor_free(x);
 }
 
+/* c: a trained model of text saved (epoch 1) as name, and the file's bytes. */
+static void saved(const char *text, const char *name, save_ctx *c) {
+    c->path = cx_test_path(name);
+    trained(text, &c->m, &c->o);
+    cx_train_state ts = {.epoch = 1, .best_val_loss = INFINITY};
+    assert_int_equal(cx_checkpoint_save(c->path, c->m, c->o, &ts), CX_OK);
+    c->before = slurp(c->path, &c->before_n);
+}
+
+static void saved_free(save_ctx *c) {
+    free(c->before);
+    cx_optim_free(c->o);
+    cx_model_free(c->m);
+}
+
 static void checkpoint_save_and_load(void **state) {
     (void)state;
-    save_ctx c = {.path = cx_test_path("ck.safetensors")};
-    trained(every_image_layer, &c.m, &c.o);
-    cx_train_state ts = {.epoch = 1, .best_val_loss = INFINITY};
-    assert_int_equal(cx_checkpoint_save(c.path, c.m, c.o, &ts), CX_OK);
-    size_t n;
-    char *before = slurp(c.path, &n);
-    c.before = before;
-    c.before_n = n;
+    save_ctx c;
+    saved(every_image_layer, "ck.safetensors", &c);
     assert_true(sweep("checkpoint save", save_once, &c, 500) > 3);
     assert_true(sweep("checkpoint load", load_once, &c, 3000) > 20);
-    free(before);
-    cx_optim_free(c.o);
-    cx_model_free(c.m);
+    saved_free(&c);
 }
 
 /* ---- write errors ---- */
@@ -276,12 +281,10 @@ static void write_errors(void **state) {
      * writer it is a full disk at that byte. */
     void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &fsize_before), 0);
-    save_ctx c = {.path = cx_test_path("disk.safetensors")};
-    trained(mlp, &c.m, &c.o);
-    cx_train_state ts = {.epoch = 1, .best_val_loss = INFINITY};
-    assert_int_equal(cx_checkpoint_save(c.path, c.m, c.o, &ts), CX_OK);
-    size_t n;
-    char *before = slurp(c.path, &n);
+    save_ctx c;
+    saved(mlp, "disk.safetensors", &c);
+    cx_train_state ts = {.epoch = 2, .best_val_loss = INFINITY};
+    size_t n = c.before_n;
     /* the model changes, so the next save would differ */
     cx_model_params_flat(c.m)[0] += 1.0f;
     int refused = 0;
@@ -293,7 +296,7 @@ static void write_errors(void **state) {
         if (refused++ == 0) print_message("full disk: %s\n", cx_last_error());
         assert_non_null(strstr(cx_last_error(), "disk.safetensors"));
         cx_clear_error();
-        assert_file_is(c.path, before, n);
+        assert_file_is(c.path, c.before, n);
         assert_false(temp_left());
     }
     assert_true(refused > 10);
@@ -327,9 +330,7 @@ static void write_errors(void **state) {
     cx_optim_free(o);
     cx_model_free(m2);
     cx_dataset_free(train);
-    free(before);
-    cx_optim_free(c.o);
-    cx_model_free(c.m);
+    saved_free(&c);
     signal(SIGXFSZ, old);
 }
 
