@@ -155,7 +155,8 @@ FUZZ_SRC := $(wildcard tests/fuzz/*.c)
 FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_CFLAGS := -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=all -DCX_NO_CLONES -Iinclude -Isrc -I$(BUILD)/gen \
-               -D_GNU_SOURCE -MMD -MP $(shell pkg-config --cflags cairo 2>/dev/null)
+               -D_GNU_SOURCE -MMD -MP -Wno-pass-failed -Wno-unknown-attributes \
+               $(shell pkg-config --cflags cairo 2>/dev/null)
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 .PHONY: fuzz fuzz-run fuzz-replay
 fuzz: $(FUZZ_BINS)

@@ -12,7 +12,6 @@
 #include "train/train_impl.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -59,100 +58,30 @@ static cx_status run_init(fit_run *r, const cx_dataset *train) {
     return CX_OK;
 }
 
-/* Index of the first parameter whose gradient (grads) or value holds a NaN or an infinity,
- * or -1. One vectorised pass over the flat vector; the tensors only when it finds one. */
-static int bad_param(cx_model *m, bool grads) {
-    float *flat = grads ? cx_model_grads_flat(m) : cx_model_params_flat(m);
-    if (!flat || cx__first_nonfinite(flat, cx_model_num_params(m)) < 0) return -1;
-    for (int i = 0; i < cx_model_num_param_tensors(m); i++) {
-        cx_tensor *t = cx_model_param(m, i);
-        cx_tensor *g = grads ? cx_tensor_grad(t) : t;
-        if (g && cx__first_nonfinite(cx__f32(g), cx_tensor_numel(g)) >= 0) return i;
-    }
-    return -1;
-}
-
-/* "1.weight (layer 1, dense)" for parameter i. */
-static void param_where(cx_model *m, int i, char *buf, size_t size) {
-    const char *name = cx_model_param_name(m, i);
-    int layer = atoi(name);
-    snprintf(buf, size, "%s (layer %d, %s)", name, layer, cx_model_layer_kind(m, layer));
-}
-
-/* Why the loss of batch x came out NaN or infinite: a parameter that already holds one, the
- * batch itself, or the first op whose output does on a re-run with anomaly detection. */
-static void diagnose_loss(cx_model *m, cx_tensor *x, cx_tensor *target, char *why,
-                          size_t size) {
-    char at[128];
-    int p = bad_param(m, false);
-    if (p >= 0) {
-        param_where(m, p, at, sizeof at);
-        snprintf(why, size, "parameter %s holds NaN or inf", at);
-        return;
-    }
-    int64_t bad = cx_tensor_dtype(x) == CX_DTYPE_F32
-                      ? cx__first_nonfinite(cx_tensor_f32(x), cx_tensor_numel(x)) : -1;
-    if (bad >= 0) {
-        snprintf(why, size, "the input batch holds NaN or inf (sample %lld of the batch)",
-                 (long long)(bad / (cx_tensor_numel(x) / cx_tensor_dim(x, 0))));
-        return;
-    }
-    bool was = cx_detect_anomaly();
-    cx_set_detect_anomaly(true);
-    cx_no_grad_begin();
-    cx_tensor *loss = cx_model_loss(m, x, target, NULL);
-    cx_no_grad_end();
-    cx_set_detect_anomaly(was);
-    if (loss) snprintf(why, size, "no op gives it again on a re-run (dropout?)");
-    else snprintf(why, size, "%s", cx_last_error());
-    cx_tensor_free(loss);
-    cx_clear_error();
-}
-
-#define STOPPED "training stopped, the last checkpoint kept"
-
 /* One optimisation step on batch (x, y); adds the batch's loss sum and correct count. The
- * guard: a NaN or infinite loss or gradient stops training with a message naming the step
- * and where it came from (the layer of the first bad gradient). */
+ * guard (guard.c) stops training on a NaN or infinite loss or gradient. */
 static cx_status train_step(fit_run *r, int epoch, int64_t step, cx_tensor *x, cx_tensor *y,
                             double *loss_sum, int64_t *correct) {
     cx_model *m = r->m;
     bool classifier = cx__is_classifier(m);
     cx_tensor *target = classifier ? y : x;
     cx_status st = CX_OK;
-    char why[400], at[128];
     cx_arena_begin(r->arena);
     cx_model_zero_grad(m);
     cx_tensor *logits = NULL;
     cx_tensor *loss = cx_model_loss(m, x, target, &logits);
     float value = loss ? cx_tensor_item(loss) : NAN;
-    if (!loss || (st = cx_backward(loss)) != CX_OK) {
-        st = cx_last_status();
-        if (st == CX_ERR_NUMERIC) { /* anomaly detection: say when as well */
-            snprintf(why, sizeof why, "%s", cx_last_error());
-            cx__error(st, "fit: epoch %d step %lld: %s; " STOPPED, epoch + 1, (long long)step,
-                      why);
-        }
-    } else if (!isfinite(value)) {
-        diagnose_loss(m, x, target, why, sizeof why);
-        st = cx__error(CX_ERR_NUMERIC, "fit: epoch %d step %lld: the loss is %s: %s; " STOPPED
-                       " (lower the learning rate, or clip gradients with clip_norm)", epoch + 1,
-                       (long long)step, isnan(value) ? "NaN" : "infinite", why);
+    char who[64];
+    snprintf(who, sizeof who, "fit: epoch %d step %lld", epoch + 1, (long long)step);
+    if (!loss || (st = cx__guard_loss(m, who, value, x, target)) != CX_OK ||
+        (st = cx_backward(loss)) != CX_OK || (st = cx__guard_grads(m, who)) != CX_OK) {
+        st = cx__guard_error(who);
     } else {
-        int p = bad_param(m, true);
-        if (p >= 0) {
-            param_where(m, p, at, sizeof at);
-            st = cx__error(CX_ERR_NUMERIC, "fit: epoch %d step %lld: the gradient of %s is NaN "
-                           "or infinite; " STOPPED " (lower the learning rate, or find the op "
-                           "with anomaly detection: --detect-anomaly)", epoch + 1,
-                           (long long)step, at);
-        }
-        if (st == CX_OK && r->p->clip_norm > 0) {
+        if (r->p->clip_norm > 0) {
             float norm = cx_clip_grad_norm(r->params, r->n_params, r->p->clip_norm);
             if (!isfinite(norm))
-                st = cx__error(CX_ERR_NUMERIC, "fit: epoch %d step %lld: the gradient norm is "
-                               "%s; " STOPPED, epoch + 1, (long long)step,
-                               isnan(norm) ? "NaN" : "infinite");
+                st = cx__error(CX_ERR_NUMERIC, "%s: the gradient norm is %s; " CX_GUARD_STOPPED,
+                               who, isnan(norm) ? "NaN" : "infinite");
         }
         if (st == CX_OK) st = cx_optim_step(r->o);
         int64_t b = cx_tensor_dim(x, 0);
@@ -267,15 +196,9 @@ cx_status cx_fit(cx_model *m, cx_optim *o, const cx_dataset *train, const cx_dat
         r.history[p.epochs + epoch] = res.val.loss;
         bool stop = early_stop(&r, &s, epoch, val ? res.val.loss : res.train.loss);
         /* The last step's update may have overflowed: such weights are never saved. */
-        int bad = bad_param(m, false);
-        if (bad >= 0) {
-            char at[128];
-            param_where(m, bad, at, sizeof at);
-            st = cx__error(CX_ERR_NUMERIC, "fit: epoch %d: parameter %s became NaN or infinite "
-                           "in the last step; " STOPPED " (lower the learning rate)", epoch + 1,
-                           at);
-            break;
-        }
+        char who[32];
+        snprintf(who, sizeof who, "fit: epoch %d", epoch + 1);
+        if ((st = cx__guard_weights(m, who)) != CX_OK) break;
         s.epoch = epoch + 1;
         res.epochs_run = s.epoch;
         if (p.checkpoint_path && (st = cx_checkpoint_save(p.checkpoint_path, m, o, &s)) != CX_OK)
