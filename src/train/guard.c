@@ -71,24 +71,21 @@ cx_status cx__guard_loss(cx_model *m, const char *who, float loss, cx_tensor *x,
                      why);
 }
 
-cx_status cx__guard_grads(cx_model *m, const char *who) {
-    int p = bad_param(m, true);
+/* The error for the first parameter whose gradient (grads) or value is not finite. */
+static cx_status param_error(cx_model *m, const char *who, bool grads) {
+    int p = bad_param(m, grads);
     if (p < 0) return CX_OK;
     char at[128];
     param_where(m, p, at, sizeof at);
-    return cx__error(CX_ERR_NUMERIC, "%s: the gradient of %s is NaN or infinite; "
+    return cx__error(CX_ERR_NUMERIC, grads ? "%s: the gradient of %s is NaN or infinite; "
                      CX_GUARD_STOPPED " (lower the learning rate, or find the op with anomaly "
-                     "detection: --detect-anomaly)", who, at);
+                     "detection: --detect-anomaly)"
+                     : "%s: parameter %s became NaN or infinite in the last step; "
+                     CX_GUARD_STOPPED " (lower the learning rate)", who, at);
 }
 
-cx_status cx__guard_weights(cx_model *m, const char *who) {
-    int p = bad_param(m, false);
-    if (p < 0) return CX_OK;
-    char at[128];
-    param_where(m, p, at, sizeof at);
-    return cx__error(CX_ERR_NUMERIC, "%s: parameter %s became NaN or infinite in the last "
-                     "step; " CX_GUARD_STOPPED " (lower the learning rate)", who, at);
-}
+cx_status cx__guard_grads(cx_model *m, const char *who) { return param_error(m, who, true); }
+cx_status cx__guard_weights(cx_model *m, const char *who) { return param_error(m, who, false); }
 
 cx_status cx__guard_error(const char *who) {
     cx_status st = cx_last_status();
