@@ -18,14 +18,15 @@
 #include <stb/stb_image_write.h>
 
 #define MAX_SIDE (1 << 15)
-#define MAX_PIXELS ((int64_t)1 << 26) /* 64 Mpx: 768 MiB as f32 RGB */
+
+int64_t cx__image_max_pixels = (int64_t)1 << 26; /* 64 Mpx: 768 MiB as f32 RGB */
 
 /* Checks an image size (from a file or a request); false with an error naming path. */
 static bool size_ok(const char *who, const char *path, int64_t h, int64_t w) {
-    if (h < 1 || w < 1 || h > MAX_SIDE || w > MAX_SIDE || h * w > MAX_PIXELS) {
+    if (h < 1 || w < 1 || h > MAX_SIDE || w > MAX_SIDE || h * w > cx__image_max_pixels) {
         cx__error(CX_ERR_ARG, "%s: %s: image size %lldx%lld is outside 1..%d per side and %lld "
                   "pixels", who, path, (long long)w, (long long)h, MAX_SIDE,
-                  (long long)MAX_PIXELS);
+                  (long long)cx__image_max_pixels);
         return false;
     }
     return true;
