@@ -5,8 +5,8 @@
  * op checks its f32 output when it is made and every backward rule the gradients it wrote;
  * the first non-finite value stops the computation with CX_ERR_NUMERIC naming the op, the
  * element and, for ops run by a model, the layer. Off, the only cost is one flag test per op.
- * The training loop's own guard (fit.c) uses the scans here to name the parameter whose
- * gradient went bad.
+ * The training loops' own guard (src/train/guard.c) uses the scan here to name the
+ * parameter whose gradient went bad, and this mode to find the op behind a bad loss.
  */
 #include "cortex_impl.h"
 
