@@ -5,8 +5,8 @@
 #   make bench           benchmarks side by side with PyTorch
 #   make demo            install what is missing, build, get data, train and show a model
 #   make golden          regenerate tests/golden/*.safetensors with PyTorch (scripts/golden)
-#   make fuzz            libFuzzer targets (clang) in build/fuzz, e.g. fuzz_safetensors;
-#                        make fuzz-run FUZZ_TIME=60 runs each, make fuzz-replay replays tests/corpus
+#   make fuzz            libFuzzer targets (clang) built in build/fuzz and run FUZZ_TIME=60 s
+#                        each; make fuzz-build only builds, make fuzz-replay replays tests/corpus
 # Toggles: DEBUG=1 (no optimisation), SANITIZE=1, WERROR=1.
 
 CC ?= cc
@@ -144,9 +144,10 @@ golden: $(OP_ROWS)
 
 # Fuzz targets: each tests/fuzz/fuzz_X.c linked by clang's libFuzzer with the library, built
 # once with ASan + UBSan and coverage instrumentation in build/fuzz/obj.
-#   make fuzz                  build them
-#   make fuzz-run              run each for FUZZ_TIME seconds (default 60) over tests/corpus/X
-#                              (one after another, at low priority); crashes go to build/fuzz/crashes
+#   make fuzz                  build them and run each for FUZZ_TIME seconds (default 60), one
+#                              after another at low priority, from tests/corpus/X; crashes go to
+#                              build/fuzz/crashes, execution counts to build/fuzz/totals.tsv
+#   make fuzz-build            build them only
 #   make fuzz-replay           replay every input under tests/corpus/ once (CI's regression check)
 # One target: ./build/fuzz/fuzz_safetensors -max_total_time=60 tests/corpus/safetensors
 FUZZ_CC ?= clang
@@ -158,8 +159,8 @@ FUZZ_CFLAGS := -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer-no-link,address,undefi
                -D_GNU_SOURCE -MMD -MP -Wno-pass-failed -Wno-unknown-attributes \
                $(shell pkg-config --cflags cairo 2>/dev/null)
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
-.PHONY: fuzz fuzz-run fuzz-replay
-fuzz: $(FUZZ_BINS)
+.PHONY: fuzz fuzz-build fuzz-replay
+fuzz-build: $(FUZZ_BINS)
 
 build/fuzz/obj/%.o: %.c | $(OPS_DEF) $(LAYERS_DEF)
 	@mkdir -p $(dir $@)
@@ -175,7 +176,7 @@ build/fuzz/libcortex_fuzz.a: $(FUZZ_OBJ)
 build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_file.h build/fuzz/libcortex_fuzz.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libcortex_fuzz.a $(LDLIBS)
 
-fuzz-run: $(FUZZ_BINS)
+fuzz: $(FUZZ_BINS)
 	scripts/fuzz run $(FUZZ_TIME)
 
 fuzz-replay: $(FUZZ_BINS)

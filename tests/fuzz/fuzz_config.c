@@ -6,7 +6,7 @@
  * errors are fine. For the full build the parameter limit is lowered (2^16) so that a config
  * asking for a big (valid) model spends no time initialising weights and stays under the
  * fuzzer's memory limit; the shapes-only build checks the big ones.
- * Build and run: make fuzz && ./build/fuzz/fuzz_config -max_total_time=60
+ * Build and run: make fuzz-build && ./build/fuzz/fuzz_config -max_total_time=60
  */
 #include "nn/layer.h" /* defines: cx__model_max_params */
 

@@ -5,7 +5,7 @@
  * errors are fine.
  * The pixel limit is lowered to 2^20: a hundred bytes of RLE can claim a 64 Mpx picture,
  * whose decoding takes a minute under the sanitizers; the size checks are the same code.
- * Build and run: make fuzz && ./build/fuzz/fuzz_image -max_total_time=60 -rss_limit_mb=3072
+ * Build and run: make fuzz-build && ./build/fuzz/fuzz_image -max_total_time=60 -rss_limit_mb=3072
  */
 #include "data/data_impl.h" /* defines: cx__image_max_pixels */
 #include "fuzz_file.h"

@@ -5,7 +5,7 @@
  * optimizer and training state, as `cortex eval` and `--resume` load one; the parameter limit
  * lowered to 2^16 as in fuzz_config). Any crash, sanitizer report or leak is a bug; errors
  * are fine.
- * Build and run: make fuzz && ./build/fuzz/fuzz_safetensors -max_total_time=60
+ * Build and run: make fuzz-build && ./build/fuzz/fuzz_safetensors -max_total_time=60
  */
 #include "nn/layer.h" /* defines: cx__model_max_params */
 
