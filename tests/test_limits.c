@@ -150,6 +150,19 @@ static void config_absurd(void **state) {
     }
 }
 
+/* An empty shape whose other dims multiply past 2^40 would overflow its strides. */
+static void tensor_shapes(void **state) {
+    (void)state;
+    cx_test_assert_error(cx_zeros(CX_SHAPE(0, (int64_t)1 << 30, (int64_t)1 << 30)), CX_ERR_OOM,
+                         "more than 2^40 elements");
+    cx_test_assert_error(cx_zeros(CX_SHAPE((int64_t)1 << 21, (int64_t)1 << 20)), CX_ERR_OOM,
+                         "more than 2^40 elements");
+    cx_tensor *empty = cx_zeros(CX_SHAPE(0, (int64_t)1 << 20, 1024));
+    assert_non_null(empty);
+    assert_int_equal(cx_tensor_numel(empty), 0);
+    cx_tensor_free(empty);
+}
+
 static void memory_cap(void **state) {
     (void)state;
     size_t base = cx_memory_in_use();
@@ -213,6 +226,7 @@ CX_TEST_GROUP(limits) {
         cmocka_unit_test(idx_absurd),
         cmocka_unit_test(safetensors_absurd),
         cmocka_unit_test(config_absurd),
+        cmocka_unit_test(tensor_shapes),
         cmocka_unit_test(memory_cap),
         cmocka_unit_test(memory_cap_cli),
     };
