@@ -5,7 +5,8 @@
 #   make bench           benchmarks side by side with PyTorch
 #   make demo            install what is missing, build, get data, train and show a model
 #   make golden          regenerate tests/golden/*.safetensors with PyTorch (scripts/golden)
-#   make fuzz            libFuzzer targets (clang) in $(BUILD)/fuzz, e.g. fuzz_safetensors
+#   make fuzz            libFuzzer targets (clang) built in build/fuzz and run FUZZ_TIME=60 s
+#                        each; make fuzz-build only builds, make fuzz-replay replays tests/corpus
 # Toggles: DEBUG=1 (no optimisation), SANITIZE=1, WERROR=1.
 
 CC ?= cc
@@ -141,18 +142,45 @@ golden: $(OP_ROWS)
 	/usr/bin/python3 scripts/golden/cnn.py
 	/usr/bin/python3 scripts/golden/rnn.py
 
-# Fuzz targets: each tests/fuzz/fuzz_X.c built with the library sources by clang's libFuzzer.
-# Run: ./build/fuzz/fuzz_safetensors -max_total_time=60
+# Fuzz targets: each tests/fuzz/fuzz_X.c linked by clang's libFuzzer with the library, built
+# once with ASan + UBSan and coverage instrumentation in build/fuzz/obj.
+#   make fuzz                  build them and run each for FUZZ_TIME seconds (default 60), one
+#                              after another at low priority, from tests/corpus/X; crashes go to
+#                              build/fuzz/crashes, execution counts to build/fuzz/totals.tsv
+#   make fuzz-build            build them only
+#   make fuzz-replay           replay every input under tests/corpus/ once (CI's regression check)
+# One target: ./build/fuzz/fuzz_safetensors -max_total_time=60 tests/corpus/safetensors
 FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
 FUZZ_SRC := $(wildcard tests/fuzz/*.c)
-FUZZ_FLAGS := -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer,address,undefined -DCX_NO_CLONES \
-              -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE $(shell pkg-config --cflags cairo 2>/dev/null)
-.PHONY: fuzz
-fuzz: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_CFLAGS := -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=all -DCX_NO_CLONES -Iinclude -Isrc -I$(BUILD)/gen \
+               -D_GNU_SOURCE -MMD -MP -Wno-pass-failed -Wno-unknown-attributes \
+               $(shell pkg-config --cflags cairo 2>/dev/null)
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+.PHONY: fuzz fuzz-build fuzz-replay
+fuzz-build: $(FUZZ_BINS)
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(OPS_DEF) $(LAYERS_DEF)
+build/fuzz/obj/%.o: %.c | $(OPS_DEF) $(LAYERS_DEF)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+build/fuzz/obj/src/ops/registry.o: $(OPS_DEF)
+build/fuzz/obj/src/nn/registry.o: $(LAYERS_DEF)
+
+build/fuzz/libcortex_fuzz.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_file.h build/fuzz/libcortex_fuzz.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libcortex_fuzz.a $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	scripts/fuzz run $(FUZZ_TIME)
+
+fuzz-replay: $(FUZZ_BINS)
+	scripts/fuzz replay
 
 demo:
 	scripts/install-deps
@@ -162,4 +190,4 @@ demo:
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj build/fuzz/obj -name '*.d' 2>/dev/null)

@@ -50,6 +50,7 @@ typedef enum {
     CX_ERR_FORMAT,      /* a file is not in the expected format, or is damaged */
     CX_ERR_DEVICE,      /* the compute device failed */
     CX_ERR_UNSUPPORTED, /* valid request this build or device cannot do */
+    CX_ERR_NUMERIC,     /* a value became NaN or infinite (training guard, anomaly detection) */
 } cx_status;
 
 /* The message of the last error on this thread ("" if none). Valid until the next error. */
@@ -78,6 +79,26 @@ typedef struct {
     void *ctx;
 } cx_allocator;
 void cx_set_allocator(const cx_allocator *allocator);
+
+/* Memory cap: once set (bytes; 0 = none, the default), an allocation that would take the
+ * library's live heap memory (tensors, arenas, models, temporaries) past it fails with
+ * CX_ERR_OOM and a message naming the cap, as a failed malloc would. The environment
+ * variable CX_MAX_MEMORY sets it at start-up ("512M", "2G", "1048576"; K/M/G/T are powers of
+ * 1024; a value that does not read as a size is ignored and cx_memory_limit stays 0).
+ * cx_memory_in_use: bytes the library holds now (each block counted with a small header). */
+void cx_set_memory_limit(size_t bytes);
+size_t cx_memory_limit(void);
+size_t cx_memory_in_use(void);
+/* Reads "512M"-style sizes as CX_MAX_MEMORY does; false if text is not one. */
+bool cx_parse_size(const char *text, size_t *bytes);
+
+/* Anomaly detection for this thread (off by default), as torch.autograd.detect_anomaly: every
+ * op checks its f32 output as it is made, and every backward rule the gradients it wrote; the
+ * first NaN or infinity makes the op (or cx_backward) fail with CX_ERR_NUMERIC, naming the op,
+ * the element and, inside a model, the layer ("detect-anomaly: log produced NaN at element 3
+ * of its output [8,10] in layer 4 (log_softmax)"). Slows every op by a scan of its output. */
+void cx_set_detect_anomaly(bool on);
+bool cx_detect_anomaly(void);
 
 /* Name of the matrix-product library in use ("OpenBLAS 0.3.21 (SkylakeX)" or "built-in"). */
 const char *cx_blas_name(void);

@@ -180,6 +180,8 @@ struct cx_node {
     cx_tensor *saved;    /* optional extra tensor kept for backward (retained) */
     float f[4];          /* op parameters */
     int64_t i[CX_NODE_MAX_PARAMS];
+    int layer;              /* the model layer that ran the op (-1: none), for messages */
+    const char *layer_kind; /* its kind ("dense") */
 };
 
 /* Defines the op descriptor cx_op_<name>. The Makefile collects these lines (grep) into
@@ -211,6 +213,17 @@ float *cx__grad_assign(cx_tensor *t, bool *assign);
  * gradient vector this way. */
 void cx__tensor_set_grad(cx_tensor *t, cx_tensor *g);
 
+/* Anomaly detection (anomaly.c). A model sets the layer it runs (-1 and NULL after), which
+ * cx__record stamps on nodes and messages name. With detection on, cx__finish checks each
+ * op's output (false + CX_ERR_NUMERIC naming op, element and layer) and the backward driver
+ * each node's input gradients. cx__first_nonfinite: index of the first NaN/inf of p, or -1. */
+void cx__anomaly_set_layer(int index, const char *kind);
+void cx__anomaly_stamp(cx_node *node);
+bool cx__anomaly_check_output(const cx_op *op, const cx_tensor *out, int n_in,
+                              cx_tensor *const *in);
+cx_status cx__anomaly_check_backward(const cx_node *node);
+int64_t cx__first_nonfinite(const float *p, int64_t n);
+
 /* ---------------------------------------------------------------------------------------- */
 /* CPU kernels shared across ops (src/backend/cpu)                                          */
 
@@ -235,6 +248,8 @@ int cx__collapse_dims(int ndim, int64_t *shape, int n_ops, int64_t (*strides)[CX
 
 /* Fills out with the next n values of cx_rng_u32(r), in order (a faster loop). */
 void cx__rng_fill_u32(cx_rng *r, uint32_t *out, int64_t n);
+/* Fills d[0..n) with N(0, 1) values exactly as cx_randn fills a tensor of n elements. */
+void cx__rng_fill_normal(cx_rng *r, float *d, int64_t n);
 
 /* Reads CX_NUM_THREADS once (also run as a load-time constructor); cheap to call again. */
 void cx__threads_init(void);

@@ -97,10 +97,12 @@ void cx_test_assert_error(cx_tensor *t, cx_status status, const char *needle) {
 
 long cx_test_allocs;
 long cx_test_fail_countdown = -1;
+size_t cx_test_alloc_largest;
 
 static void *counting_alloc(size_t bytes, void *ctx) {
     (void)ctx;
     cx_test_allocs++;
+    if (bytes > cx_test_alloc_largest) cx_test_alloc_largest = bytes;
     if (cx_test_fail_countdown >= 0 && cx_test_fail_countdown-- == 0) return NULL;
     void *p = NULL;
     return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;

@@ -84,9 +84,11 @@ int cx_test_input_ndim(const cx_test_input *spec);
 /* An allocator hook that counts the library's heap allocations in cx_test_allocs (steady-state
  * tests install it with cx_set_allocator and check that a step adds none). While
  * cx_test_fail_countdown >= 0 it counts down, and the allocation that finds it at 0 fails
- * (error-path tests); -1 (the default) never fails. */
+ * (error-path tests); -1 (the default) never fails. cx_test_alloc_largest: the largest
+ * request it has seen, for "refused before allocating" checks. */
 extern long cx_test_allocs;
 extern long cx_test_fail_countdown;
+extern size_t cx_test_alloc_largest; /* the largest request it has seen (reset it to 0) */
 extern const cx_allocator cx_test_counting_allocator;
 
 /* Builds config's model with cx_test_counting_allocator installed and trains it for steps

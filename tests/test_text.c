@@ -186,9 +186,27 @@ static void test_train_and_generate(void **state) {
     cx_test_scratch_remove();
 }
 
+/* A text that ends in a word, without a NUL after it: encoding stops at its end (fuzzing
+ * found a read one byte past it; the sanitizer build would report it). */
+static void encode_ends_in_word(void **state) {
+    (void)state;
+    cx_vocab *v = cx_vocab_build("the cat", 7, CX_TOKENS_WORDS, 0);
+    assert_non_null(v);
+    char *text = malloc(3);
+    assert_non_null(text);
+    memcpy(text, "cat", 3);
+    cx_tensor *ids = cx_vocab_encode(v, text, 3);
+    assert_non_null(ids);
+    assert_int_equal(cx_tensor_numel(ids), 1);
+    cx_tensor_free(ids);
+    free(text);
+    cx_vocab_free(v);
+}
+
 CX_TEST_GROUP(text) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vocab),
+        cmocka_unit_test(encode_ends_in_word),
         cmocka_unit_test(test_loader),
         cmocka_unit_test(test_sampling),
         cmocka_unit_test(test_train_and_generate),

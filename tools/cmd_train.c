@@ -14,7 +14,7 @@ typedef struct {
     int64_t batch, limit, shift;
     uint64_t seed;
     float lr, momentum, weight_decay, val_split, clip_norm, gamma, eta_min, rotate, zoom;
-    bool json, restore_best, strict_init, standardize;
+    bool json, restore_best, strict_init, standardize, detect_anomaly;
 } train_args;
 
 /* The optimizer for a fresh run: the kind's defaults with what the command line changed. */
@@ -240,6 +240,8 @@ int cmd_train(int argc, char **argv) {
         {"--plot", OPT_STRING, &a.plot, "FILE.png", "loss curves, written at the end"},
         {"--progress", OPT_STRING, &a.progress, "MODE", "auto|bar|lines|none (default auto)"},
         {"--json", OPT_FLAG, &a.json, NULL, "one JSON object per epoch and a final one"},
+        {"--detect-anomaly", OPT_FLAG, &a.detect_anomaly, NULL,
+         "check every op's output and gradients for NaN/inf and name the first (slower)"},
     };
     cli_command cmd = {
         .name = "train",
@@ -265,5 +267,6 @@ int cmd_train(int argc, char **argv) {
     if (a.epochs < 1 || a.batch < 1)
         return cli_usage_error("train: --epochs and --batch must be at least 1");
     if ((rc = cli_set_threads(a.threads)) != CLI_OK) return rc;
+    cx_set_detect_anomaly(a.detect_anomaly);
     return run(&cmd, &a, pos[0]);
 }

@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -64,6 +65,14 @@ static int cmd_help(int argc, char **argv) {
 int main(int argc, char **argv) {
     if (argc < 2) {
         cmd_help(0, NULL);
+        return 2;
+    }
+    /* The library ignores a CX_MAX_MEMORY it cannot read; the command line refuses it. */
+    const char *cap = getenv("CX_MAX_MEMORY");
+    size_t bytes;
+    if (cap && *cap && !cx_parse_size(cap, &bytes)) {
+        fprintf(stderr, "cortex: error: CX_MAX_MEMORY='%s' is not a size (bytes, or with K, M, "
+                "G, T: 512M)\n", cap);
         return 2;
     }
     const char *name = argv[1];

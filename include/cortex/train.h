@@ -98,9 +98,12 @@ typedef struct {
     bool stopped_early;
 } cx_fit_result;
 
-/* Trains m with o on train, validating on val (may be NULL) after every epoch. Stops with an
- * error naming the epoch and step if the loss or gradient norm becomes NaN or Inf (the last
- * checkpoint written stays as it was). */
+/* Trains m with o on train, validating on val (may be NULL) after every epoch. The numeric
+ * guard: a NaN or infinite loss, gradient or weight stops training with CX_ERR_NUMERIC and a
+ * message naming the epoch and step and where it came from (the parameter and layer whose
+ * gradient went bad first; for the loss, the op and layer found by re-running the batch with
+ * anomaly detection); the last checkpoint written stays as it was, and bad weights are never
+ * saved. With cx_set_detect_anomaly on, every op is checked as it runs. */
 cx_status cx_fit(cx_model *m, cx_optim *o, const cx_dataset *train, const cx_dataset *val,
                  const cx_fit_params *params, cx_fit_result *result);
 

@@ -28,6 +28,7 @@ cx_status cx__record(cx_tensor *out, const cx_op *op, int n_in, cx_tensor *const
     cx_node *node = out->arena ? cx__arena_alloc(out->arena, bytes) : cx__alloc(bytes);
     if (!node) return CX_ERR_OOM;
     memset(node, 0, sizeof *node);
+    cx__anomaly_stamp(node);
     node->op = op;
     node->n_in = n_in;
     node->in = (cx_tensor **)(node + 1);
@@ -42,7 +43,7 @@ cx_status cx__record(cx_tensor *out, const cx_op *op, int n_in, cx_tensor *const
 
 cx_tensor *cx__finish(cx_tensor *out, const cx_op *op, int n_in, cx_tensor *const *in) {
     if (!out) return NULL;
-    if (cx__record(out, op, n_in, in) != CX_OK) {
+    if (!cx__anomaly_check_output(op, out, n_in, in) || cx__record(out, op, n_in, in) != CX_OK) {
         cx_tensor_free(out);
         return NULL;
     }
@@ -194,8 +195,10 @@ cx_status cx_backward_grad(cx_tensor *t, cx_tensor *grad) {
     if (st != CX_OK) return st;
     /* Seed d(t)/d(t) = grad (or 1). A leaf accumulates it; a non-leaf's gradient was zeroed
      * by the sort, so the seed is written over it with no temporary. */
-    if (!t->grad && t->node) /* written in full below: no need to zero it first */
+    if (!t->grad && t->node) { /* written in full below: no need to zero it first */
         t->grad = cx__tensor_alloc(t->arena, CX_DTYPE_F32, t->ndim, t->shape);
+        if (!t->grad) return cx_last_status();
+    }
     float *seed = t->grad ? cx__f32(t->grad) : cx__grad(t);
     if (!seed) return cx_last_status();
     int64_t numel = cx__numel(t->ndim, t->shape);
@@ -214,6 +217,7 @@ cx_status cx_backward_grad(cx_tensor *t, cx_tensor *grad) {
         cx_tensor *x = order[k];
         if (!x->node || !x->grad) continue;
         st = x->node->op->backward(x->node, x, cx__f32(x->grad));
+        if (st == CX_OK) st = cx__anomaly_check_backward(x->node);
         if (st != CX_OK) return st;
     }
     return CX_OK;

@@ -1,6 +1,9 @@
 /*
  * memory.c - the allocator hook, arenas and kernel temporaries.
  *
+ * Every heap block carries its size, so an optional cap (CX_MAX_MEMORY, cx_set_memory_limit)
+ * can refuse an allocation that would pass it with a clear CX_ERR_OOM.
+ *
  * An arena is a list of chunks handed out by bumping an offset. Reset merges the chunks into
  * one block as large as all of them, so after the first (sizing) step a training step takes
  * nothing from the system allocator, and the pages stay mapped (page faults cost ~18 us each
@@ -8,6 +11,9 @@
  */
 #include "cortex_impl.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -38,10 +44,63 @@ void cx_set_allocator(const cx_allocator *allocator) {
         hook = (cx_allocator){default_alloc, default_free, NULL};
 }
 
+/* ---- the memory cap ---- */
+
+/* Every block starts with a header holding its size (ALIGN bytes, so the caller's pointer
+ * keeps the alignment), which lets the cap count live bytes. */
+#define BLOCK_HEADER ((size_t)ALIGN)
+
+static atomic_size_t in_use;
+static size_t limit; /* 0: none */
+
+bool cx_parse_size(const char *text, size_t *bytes) {
+    if (!text || !*text) return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (end == text || errno || text[0] == '-') return false;
+    /* a unit K, M, G or T (powers of 1024), optionally followed by "iB" or "B" */
+    static const char units[] = "KMGT";
+    const char *u = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+    int shift = u ? 10 * (int)(u - units + 1) : 0;
+    if (u && *++end == 'i') end++;
+    if (*end == 'B' || *end == 'b') end++;
+    if (*end || v > (SIZE_MAX >> shift)) return false;
+    *bytes = (size_t)v << shift;
+    return true;
+}
+
+__attribute__((constructor)) static void limit_from_env(void) {
+    size_t v;
+    if (cx_parse_size(getenv("CX_MAX_MEMORY"), &v)) limit = v;
+}
+
+void cx_set_memory_limit(size_t bytes) { limit = bytes; }
+size_t cx_memory_limit(void) { return limit; }
+size_t cx_memory_in_use(void) { return atomic_load(&in_use); }
+
 void *cx__alloc(size_t bytes) {
-    void *p = hook.alloc(bytes, hook.ctx);
-    if (!p) cx__error(CX_ERR_OOM, "out of memory: allocating %zu bytes failed", bytes);
-    return p;
+    if (bytes > SIZE_MAX - BLOCK_HEADER) {
+        cx__error(CX_ERR_OOM, "out of memory: %zu bytes requested", bytes);
+        return NULL;
+    }
+    size_t total = bytes + BLOCK_HEADER;
+    size_t now = atomic_fetch_add(&in_use, total) + total;
+    if (limit && now > limit) {
+        atomic_fetch_sub(&in_use, total);
+        cx__error(CX_ERR_OOM, "out of memory: allocating %zu bytes would take Cortex past its "
+                  "memory limit of %zu bytes (%zu in use; CX_MAX_MEMORY or "
+                  "cx_set_memory_limit)", bytes, limit, now - total);
+        return NULL;
+    }
+    char *p = hook.alloc(total, hook.ctx);
+    if (!p) {
+        atomic_fetch_sub(&in_use, total);
+        cx__error(CX_ERR_OOM, "out of memory: allocating %zu bytes failed", bytes);
+        return NULL;
+    }
+    *(size_t *)p = total;
+    return p + BLOCK_HEADER;
 }
 
 void *cx__calloc(size_t bytes) {
@@ -51,7 +110,10 @@ void *cx__calloc(size_t bytes) {
 }
 
 void cx__free(void *ptr) {
-    if (ptr) hook.free(ptr, hook.ctx);
+    if (!ptr) return;
+    char *p = (char *)ptr - BLOCK_HEADER;
+    atomic_fetch_sub(&in_use, *(size_t *)p);
+    hook.free(p, hook.ctx);
 }
 
 /* ---- arenas ---- */

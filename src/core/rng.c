@@ -31,6 +31,7 @@ void cx_rng_seed(cx_rng *r, uint64_t seed) {
         r->state[i] = 1812433253u * (r->state[i - 1] ^ (r->state[i - 1] >> 30)) + (uint32_t)i;
     r->index = MT_N;
     r->has_spare = 0;
+    r->spare = 0; /* saved in checkpoints: no uninitialised bytes in files */
 }
 
 cx_rng *cx_rng_new(uint64_t seed) {
@@ -151,7 +152,7 @@ static void normal_fill_16(float *d) {
     }
 }
 
-static void fill_normal(cx_rng *r, float *d, int64_t n) {
+void cx__rng_fill_normal(cx_rng *r, float *d, int64_t n) {
     if (n < 16) {
         for (int64_t i = 0; i < n; i++) d[i] = cx_rng_normal(r);
         return;
@@ -178,7 +179,7 @@ static cx_tensor *random_tensor(const char *who, cx_rng *r, int ndim, const int6
     if (!r) r = cx_rng_default();
     float *d = cx__f32(t);
     int64_t n = cx__numel(ndim, shape);
-    if (normal) fill_normal(r, d, n);
+    if (normal) cx__rng_fill_normal(r, d, n);
     else
         for (int64_t i = 0; i < n; i++) d[i] = cx_rng_uniform(r);
     return t;

@@ -37,6 +37,7 @@ const char *cx_status_name(cx_status s) {
         [CX_ERR_FORMAT] = "CX_ERR_FORMAT",
         [CX_ERR_DEVICE] = "CX_ERR_DEVICE",
         [CX_ERR_UNSUPPORTED] = "CX_ERR_UNSUPPORTED",
+        [CX_ERR_NUMERIC] = "CX_ERR_NUMERIC",
     };
     if ((unsigned)s >= sizeof names / sizeof names[0]) return "CX_ERR_UNKNOWN";
     return names[s];

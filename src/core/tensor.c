@@ -107,7 +107,9 @@ static bool shape_ok(const char *who, cx_dtype dtype, int ndim, const int64_t *s
         cx__error(CX_ERR_DTYPE, "%s: unknown dtype %d", who, (int)dtype);
         return false;
     }
-    int64_t n = 1;
+    /* The product of the dims with zeros counted as 1: the largest stride, which must not
+     * overflow even when the tensor is empty ([0, 2^50] holds nothing but is refused). */
+    int64_t span = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
             char s[CX_SHAPE_STR_MAX];
@@ -115,13 +117,13 @@ static bool shape_ok(const char *who, cx_dtype dtype, int ndim, const int64_t *s
                       cx__shape_str(ndim, shape, s, sizeof s));
             return false;
         }
-        if (shape[i] > 0 && n > CX_MAX_NUMEL / shape[i]) {
+        if (shape[i] > 0 && span > CX_MAX_NUMEL / shape[i]) {
             char s[CX_SHAPE_STR_MAX];
             cx__error(CX_ERR_OOM, "%s: shape %s has more than 2^40 elements", who,
                       cx__shape_str(ndim, shape, s, sizeof s));
             return false;
         }
-        n *= shape[i];
+        if (shape[i] > 0) span *= shape[i];
     }
     return true;
 }

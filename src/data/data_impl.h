@@ -32,6 +32,15 @@ void cx__augment_draw(cx_rng *rng, const cx_loader_params *p, cx__affine *out);
 void cx__augment_apply(const cx_tensor *s, int64_t index, const cx__affine *a, float scale,
                        float mean, float std, float *out);
 
+/* Images over this many pixels (2^26) are refused before decoding; the fuzz target lowers it
+ * so that a few bytes claiming a 64 Mpx picture do not take seconds each. */
+extern int64_t cx__image_max_pixels;
+
+/* Resizes an interleaved image src [h, w, c] into dst [oh, ow, c] with a triangle filter
+ * (resize.c); false + CX_ERR_OOM if its temporaries cannot be allocated. */
+bool cx__resize_hwc(const float *src, int64_t h, int64_t w, int64_t c, float *dst, int64_t oh,
+                    int64_t ow);
+
 /* cx_idx_read with the tensor allocated in arena (NULL: the heap). */
 cx_tensor *cx__idx_read(const char *path, cx_arena *arena);
 

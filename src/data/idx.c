@@ -229,7 +229,9 @@ static cx_status read_header(idx_src *s, idx_header *h) {
     if (st != CX_OK) return st;
     if (got < dims_bytes) return short_header(s, 4 + got, (size_t)h->header_bytes);
 
-    uint64_t numel = 1;
+    /* span: the product with zero dims counted as 1, which tensors bound as well (their
+     * strides), so [0, 2^30, 2^30] is refused even though it holds nothing. */
+    uint64_t numel = 1, span = 1;
     bool too_big = false;
     for (int i = 0; i < h->rank; i++) {
         uint32_t d = be32(buf + 4 * i);
@@ -237,13 +239,12 @@ static cx_status read_header(idx_src *s, idx_header *h) {
             return cx__error(CX_ERR_FORMAT, "idx: %s: dimension %d is %lu, over 2^31 - 1 (damaged "
                              "header?)", s->path, i, (unsigned long)d);
         h->shape[i] = d;
-        if (d > 0 && numel > (uint64_t)CX_MAX_NUMEL / d) too_big = true;
-        else numel *= d;
+        if (d > 0 && span > (uint64_t)CX_MAX_NUMEL / d) too_big = true;
+        else if (d > 0) span *= d;
+        numel = d == 0 ? 0 : numel * d; /* <= span once too_big is ruled out */
     }
     char shape[CX_SHAPE_STR_MAX];
     cx__shape_str(h->rank, h->shape, shape, sizeof shape);
-    for (int i = 0; i < h->rank; i++) /* a zero dim empties the tensor whatever the others */
-        if (h->shape[i] == 0) too_big = false, numel = 0;
     if (too_big)
         return cx__error(CX_ERR_FORMAT, "idx: %s: shape %s has more than 2^40 elements (damaged "
                          "header?)", s->path, shape);

@@ -5,7 +5,7 @@
  *
  * Loading checks the size stb reports before decoding (a few header bytes can claim a
  * gigapixel image), converts channels with stb (grey = (77 R + 150 G + 29 B) / 256), and
- * resizes with stb_image_resize's triangle filter: bilinear when enlarging, an area-weighted
+ * resizes with a triangle filter (resize.c): bilinear when enlarging, an area-weighted
  * average when shrinking (no aliasing). Saving writes a PNG atomically (tmp file + rename).
  */
 #include "data_impl.h"
@@ -15,18 +15,18 @@
 #include <string.h>
 
 #include <stb/stb_image.h>
-#include <stb/stb_image_resize.h>
 #include <stb/stb_image_write.h>
 
 #define MAX_SIDE (1 << 15)
-#define MAX_PIXELS ((int64_t)1 << 26) /* 64 Mpx: 768 MiB as f32 RGB */
+
+int64_t cx__image_max_pixels = (int64_t)1 << 26; /* 64 Mpx: 768 MiB as f32 RGB */
 
 /* Checks an image size (from a file or a request); false with an error naming path. */
 static bool size_ok(const char *who, const char *path, int64_t h, int64_t w) {
-    if (h < 1 || w < 1 || h > MAX_SIDE || w > MAX_SIDE || h * w > MAX_PIXELS) {
+    if (h < 1 || w < 1 || h > MAX_SIDE || w > MAX_SIDE || h * w > cx__image_max_pixels) {
         cx__error(CX_ERR_ARG, "%s: %s: image size %lldx%lld is outside 1..%d per side and %lld "
                   "pixels", who, path, (long long)w, (long long)h, MAX_SIDE,
-                  (long long)MAX_PIXELS);
+                  (long long)cx__image_max_pixels);
         return false;
     }
     return true;
@@ -60,9 +60,7 @@ static cx_status resize_into(const char *path, const uint8_t *pix, int w, int h,
         st = CX_ERR_OOM;
     } else {
         for (size_t i = 0; i < n_in; i++) in[i] = (float)pix[i] / 255.0f;
-        if (!stbir_resize_float_generic(in, w, h, 0, out, ow, oh, 0, c, STBIR_ALPHA_CHANNEL_NONE,
-                                        0, STBIR_EDGE_CLAMP, STBIR_FILTER_TRIANGLE,
-                                        STBIR_COLORSPACE_LINEAR, NULL))
+        if (!cx__resize_hwc(in, h, w, c, out, oh, ow))
             st = cx__error(CX_ERR_OOM, "cx_image_load: %s: resizing %dx%d to %dx%d failed (out "
                            "of memory)", path, w, h, ow, oh);
         else

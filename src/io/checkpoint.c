@@ -376,7 +376,12 @@ static cx_model *load_part(const char *path, const cx_safetensors *f, const cx__
         return NULL;
     }
     snprintf(rng_name, sizeof rng_name, "%s" RNG_TENSOR, part->prefix);
-    cx_tensor *rng = cx_safetensors_has(f, rng_name) ? cx_safetensors_get(f, rng_name) : NULL;
+    bool stored = cx_safetensors_has(f, rng_name);
+    cx_tensor *rng = stored ? cx_safetensors_get(f, rng_name) : NULL;
+    if (stored && !rng) { /* not a damaged file (an allocation or a read failed): keep why */
+        cx_model_free(m);
+        return NULL;
+    }
     if (!rng || cx_tensor_dtype(rng) != CX_DTYPE_U8 ||
         (size_t)cx_tensor_numel(rng) != cx_rng_state_bytes() ||
         cx_rng_set_state(cx_model_rng(m), cx_tensor_data(rng)) != CX_OK) {

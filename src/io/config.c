@@ -572,6 +572,21 @@ static int on_pair(void *user, const char *section, const char *name, const char
     return 1;
 }
 
+/* Lines that open a section ('[' after optional blanks), counted before parsing so that a
+ * config of too many layers is refused before any is built; *line: the line of the one past
+ * the layer limit (+ 2), if any. */
+static int section_count(const char *text, int *line) {
+    int n = 0, at = 1;
+    for (const char *p = text; *p; at++) {
+        while (*p == ' ' || *p == '\t') p++;
+        if (*p == '[' && ++n == CX_MODEL_MAX_LAYERS + 3) *line = at;
+        p = strchr(p, '\n');
+        if (!p) break;
+        p++;
+    }
+    return n;
+}
+
 /* Builds the model of text (shapes only if asked); NULL + "source:line: ..." on error. */
 static cx_model *parse_config(const char *text, const char *source, cx_rng *rng,
                               bool shapes_only) {
@@ -582,6 +597,12 @@ static cx_model *parse_config(const char *text, const char *source, cx_rng *rng,
     }
     if (strnlen(text, CONFIG_MAX_BYTES + 1) > CONFIG_MAX_BYTES) {
         cx__error(CX_ERR_FORMAT, "%s: the config is larger than 1 MiB", source);
+        return NULL;
+    }
+    int line = 0;
+    if (section_count(text, &line) > CX_MODEL_MAX_LAYERS + 2) { /* + [model] and [train] */
+        cx__error(CX_ERR_FORMAT, "%s:%d: more than %d layers", source, line,
+                  CX_MODEL_MAX_LAYERS);
         return NULL;
     }
     parse_state ps = {.source = source, .text = text, .rng = rng, .shapes_only = shapes_only};

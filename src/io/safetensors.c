@@ -142,7 +142,7 @@ static cx_status check_entry(const char *path, const char *name, const json_t *i
         return cx__error(CX_ERR_FORMAT, "safetensors: %s: tensor '%s' has %zu dimensions; at "
                          "most %d are supported", path, name, nd, CX_MAX_DIMS);
     e->ndim = (int)nd;
-    uint64_t numel = 1;
+    uint64_t numel = 1, span = 1;
     for (size_t i = 0; i < nd; i++) {
         uint64_t d;
         if (!json_uint(json_array_get(sh, i), (uint64_t)INT64_MAX, &d))
@@ -152,13 +152,15 @@ static cx_status check_entry(const char *path, const char *name, const json_t *i
     }
     for (size_t i = 0; i < nd; i++) {
         uint64_t d = (uint64_t)e->shape[i];
-        if (d > 0 && numel > (uint64_t)CX_MAX_NUMEL / d) {
+        /* span: zero dims counted as 1 (the largest stride), bounded even for empty tensors */
+        if (d > 0 && span > (uint64_t)CX_MAX_NUMEL / d) {
             char s[CX_SHAPE_STR_MAX];
             return cx__error(CX_ERR_FORMAT, "safetensors: %s: tensor '%s' has shape %s, more "
                              "than 2^40 elements", path, name, cx__shape_str(e->ndim, e->shape,
                                                                              s, sizeof s));
         }
         numel *= d;
+        if (d > 0) span *= d;
     }
     uint64_t bytes = numel * cx_dtype_size(e->dtype); /* <= 2^42: no overflow */
 

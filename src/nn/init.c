@@ -22,19 +22,13 @@ void cx__init_uniform(cx_tensor *t, double lo, double hi, cx_rng *rng) {
 }
 
 void cx__init_normal(cx_tensor *t, double std, cx_rng *rng) {
+    /* torch's fill (as cx_randn: scalar Box-Muller below 16 values, blocks of 16 above),
+     * written straight into the parameter: no temporary, so nothing to fail */
     float *w = cx__f32(t), s = (float)std;
     int64_t n = cx__numel(t->ndim, t->shape);
-    /* cx_randn is torch's fill: scalar Box-Muller below 16 values, blocks of 16 above */
-    cx_tensor *z = cx_randn(rng, t->ndim, t->shape);
-    if (!z) { /* out of memory: draw one by one (same distribution, another stream) */
-        for (int64_t i = 0; i < n; i++)
-            w[i] = cx_rng_normal(rng) * s;
-        return;
-    }
-    const float *zd = cx__f32(z);
+    cx__rng_fill_normal(rng ? rng : cx_rng_default(), w, n);
     for (int64_t i = 0; i < n; i++)
-        w[i] = zd[i] * s;
-    cx_tensor_free(z);
+        w[i] *= s;
 }
 
 void cx__init_weight(cx_tensor *w, cx_init init, float scale, int64_t fan_in, int64_t fan_out,

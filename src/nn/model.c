@@ -591,7 +591,9 @@ static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who, 
         run.params = ps;
         run.buffers = bs;
         run.state = &m->states[i];
+        cx__anomaly_set_layer(i, l->kind->name);
         cx_tensor *y = l->kind->forward(l, cx__layer_output(&run, l->input), &run);
+        cx__anomaly_set_layer(-1, NULL);
         if (!y) {
             char why[512];
             snprintf(why, sizeof why, "%s", cx_last_error());

@@ -8,7 +8,7 @@
  * character vocabulary).
  */
 #include "cortex_impl.h"
-#include "train/train_impl.h" /* defines: cx__now_s */
+#include "train/train_impl.h" /* defines: cx__now_s, the numeric guard */
 
 #include <math.h>
 #include <stdlib.h>
@@ -116,12 +116,16 @@ cx_status cx_text_train(cx_model *m, cx_optim *o, const cx_vocab *v, cx_tensor *
             cx_optim_zero_grad(o);
             cx_tensor *loss = cx_model_loss(m, x, y, NULL);
             float lv = loss ? cx_tensor_item(loss) : NAN;
-            if (!loss || cx_backward(loss) != CX_OK) st = cx_last_status();
+            char who[64];
+            snprintf(who, sizeof who, "text train: epoch %d step %lld", epoch + 1,
+                     (long long)steps + 1);
+            if (!loss || cx__guard_loss(m, who, lv, x, y) != CX_OK ||
+                cx_backward(loss) != CX_OK || cx__guard_grads(m, who) != CX_OK)
+                st = cx__guard_error(who);
             float norm = st == CX_OK ? cx_clip_grad_norm(params_list, n_params, p.clip_norm) : 0;
-            if (st == CX_OK && (!isfinite(lv) || !isfinite(norm)))
-                st = cx__error(CX_ERR_ARG, "text train: epoch %d, step %lld: the loss or "
-                               "gradient norm is not finite (%g, %g); try a lower --lr",
-                               epoch + 1, (long long)steps + 1, lv, norm);
+            if (st == CX_OK && !isfinite(norm))
+                st = cx__error(CX_ERR_NUMERIC, "%s: the gradient norm is not finite; "
+                               CX_GUARD_STOPPED " (try a lower --lr)", who);
             if (st == CX_OK) st = cx_optim_step(o);
             cx_arena_end(arena);
             cx_arena_reset(arena);

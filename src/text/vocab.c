@@ -36,6 +36,7 @@ static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
 /* Length of the valid UTF-8 sequence at p (1 to 4), or 0 if none starts there. */
 static size_t utf8_len(const unsigned char *p, size_t left) {
+    if (left == 0) return 0; /* the end of the text: p is past it */
     size_t n = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3
            : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
     if (n == 0 || n > left || (n == 2 && p[0] < 0xC2)) return 0;

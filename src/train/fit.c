@@ -58,30 +58,30 @@ static cx_status run_init(fit_run *r, const cx_dataset *train) {
     return CX_OK;
 }
 
-/* One optimisation step on batch (x, y); adds the batch's loss sum and correct count. */
+/* One optimisation step on batch (x, y); adds the batch's loss sum and correct count. The
+ * guard (guard.c) stops training on a NaN or infinite loss or gradient. */
 static cx_status train_step(fit_run *r, int epoch, int64_t step, cx_tensor *x, cx_tensor *y,
                             double *loss_sum, int64_t *correct) {
     cx_model *m = r->m;
     bool classifier = cx__is_classifier(m);
+    cx_tensor *target = classifier ? y : x;
     cx_status st = CX_OK;
     cx_arena_begin(r->arena);
     cx_model_zero_grad(m);
     cx_tensor *logits = NULL;
-    cx_tensor *loss = cx_model_loss(m, x, classifier ? y : x, &logits);
+    cx_tensor *loss = cx_model_loss(m, x, target, &logits);
     float value = loss ? cx_tensor_item(loss) : NAN;
-    if (!loss) {
-        st = cx_last_status();
-    } else if (!isfinite(value)) {
-        st = cx__error(CX_ERR_ARG, "fit: epoch %d step %lld: the loss is %s; training stopped "
-                       "(lower the learning rate, or clip gradients with clip_norm)",
-                       epoch + 1, (long long)step, isnan(value) ? "NaN" : "infinite");
-    } else if ((st = cx_backward(loss)) == CX_OK) {
+    char who[64];
+    snprintf(who, sizeof who, "fit: epoch %d step %lld", epoch + 1, (long long)step);
+    if (!loss || (st = cx__guard_loss(m, who, value, x, target)) != CX_OK ||
+        (st = cx_backward(loss)) != CX_OK || (st = cx__guard_grads(m, who)) != CX_OK) {
+        st = cx__guard_error(who);
+    } else {
         if (r->p->clip_norm > 0) {
             float norm = cx_clip_grad_norm(r->params, r->n_params, r->p->clip_norm);
             if (!isfinite(norm))
-                st = cx__error(CX_ERR_ARG, "fit: epoch %d step %lld: the gradient norm is %s; "
-                               "training stopped", epoch + 1, (long long)step,
-                               isnan(norm) ? "NaN" : "infinite");
+                st = cx__error(CX_ERR_NUMERIC, "%s: the gradient norm is %s; " CX_GUARD_STOPPED,
+                               who, isnan(norm) ? "NaN" : "infinite");
         }
         if (st == CX_OK) st = cx_optim_step(r->o);
         int64_t b = cx_tensor_dim(x, 0);
@@ -195,6 +195,10 @@ cx_status cx_fit(cx_model *m, cx_optim *o, const cx_dataset *train, const cx_dat
         r.history[epoch] = res.train.loss;
         r.history[p.epochs + epoch] = res.val.loss;
         bool stop = early_stop(&r, &s, epoch, val ? res.val.loss : res.train.loss);
+        /* The last step's update may have overflowed: such weights are never saved. */
+        char who[32];
+        snprintf(who, sizeof who, "fit: epoch %d", epoch + 1);
+        if ((st = cx__guard_weights(m, who)) != CX_OK) break;
         s.epoch = epoch + 1;
         res.epochs_run = s.epoch;
         if (p.checkpoint_path && (st = cx_checkpoint_save(p.checkpoint_path, m, o, &s)) != CX_OK)

@@ -1,6 +1,6 @@
 /*
- * train_impl.h - pieces of the training loop shared by src/train/: metrics, the progress
- * display and the epoch log.
+ * train_impl.h - pieces of the training loop shared by src/train/ (and the text trainer):
+ * metrics, the progress display, the epoch log and the numeric guard.
  */
 #ifndef CX_TRAIN_IMPL_H
 #define CX_TRAIN_IMPL_H
@@ -45,5 +45,19 @@ void cx__log_epoch(FILE *out, bool json, const cx_epoch_log *e);
 
 /* Writes "key": v (null if v is not finite: JSON has no NaN), then ", " if comma. */
 void cx__json_number(FILE *out, const char *key, double v, bool comma);
+
+/* The numeric guard (guard.c). who says when ("fit: epoch 3 step 17"). Each returns CX_OK or
+ * CX_ERR_NUMERIC with a message naming where the NaN or infinity came from:
+ * cx__guard_loss: loss is not finite (x, target: the batch, re-run to find the op);
+ * cx__guard_grads: a parameter gradient is not (names the parameter and its layer);
+ * cx__guard_weights: a weight is not (checked before a checkpoint is written).
+ * cx__guard_error: the current error's status, its message prefixed with who (and the
+ * "training stopped" note) when it is a numeric one that does not say when. */
+#define CX_GUARD_STOPPED "training stopped, the last checkpoint kept"
+cx_status cx__guard_loss(cx_model *m, const char *who, float loss, cx_tensor *x,
+                         cx_tensor *target);
+cx_status cx__guard_grads(cx_model *m, const char *who);
+cx_status cx__guard_weights(cx_model *m, const char *who);
+cx_status cx__guard_error(const char *who);
 
 #endif

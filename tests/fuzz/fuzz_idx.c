@@ -3,7 +3,7 @@
  * cx_idx_read (plain or gzip, as its first bytes say) and as a dataset's images. Any crash,
  * sanitizer report, leak or oversized tensor is a bug; errors are fine. The header checks
  * bound every allocation by the file's size (x 1032 for gzip).
- * Build and run: make fuzz && ./build/fuzz/fuzz_idx -max_total_time=60
+ * Build and run: make fuzz-build && ./build/fuzz/fuzz_idx -max_total_time=60
  */
 #include "cortex.h"
 #include "fuzz_file.h"

@@ -3,7 +3,7 @@
  * (fuzz_file.h), which is loaded as a table of any game and then as a Flippers table; a
  * loaded table is played greedily from one board. Any crash, sanitizer report or leak is a
  * bug; errors are fine.
- * Build and run: make fuzz && ./build/fuzz/fuzz_qtable -max_total_time=60
+ * Build and run: make fuzz-build && ./build/fuzz/fuzz_qtable -max_total_time=60
  */
 #include "cortex.h"
 #include "fuzz_file.h"

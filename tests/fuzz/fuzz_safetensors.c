@@ -1,10 +1,13 @@
 /*
- * fuzz_safetensors.c - libFuzzer target for the safetensors reader: the input bytes become a
- * file (an in-memory memfd, opened by its /proc path), which is opened, and every tensor and
- * a metadata key are read. Any crash, sanitizer report or leak is a bug; errors are fine.
- * Build and run: make fuzz && ./build/fuzz/fuzz_safetensors -max_total_time=60
+ * fuzz_safetensors.c - libFuzzer target for the safetensors reader and the checkpoint loader:
+ * the input bytes become a file (an in-memory memfd, opened by its /proc path), which is
+ * opened, every tensor and a metadata key read, and then loaded as a checkpoint (model,
+ * optimizer and training state, as `cortex eval` and `--resume` load one; the parameter limit
+ * lowered to 2^16 as in fuzz_config). Any crash, sanitizer report or leak is a bug; errors
+ * are fine.
+ * Build and run: make fuzz-build && ./build/fuzz/fuzz_safetensors -max_total_time=60
  */
-#include "cortex.h"
+#include "nn/layer.h" /* defines: cx__model_max_params */
 
 #include <stdio.h>
 #include <sys/mman.h>
@@ -30,5 +33,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     cx_safetensors_metadata(f, "format");
     cx_safetensors_close(f);
+    cx__model_max_params = (int64_t)1 << 16;
+    cx_optim *o = NULL;
+    cx_train_state state;
+    cx_model *m = cx_checkpoint_load(path, &o, &state);
+    if (m && state.epoch < 0) __builtin_trap();
+    cx_optim_free(o);
+    cx_model_free(m);
     return 0;
 }

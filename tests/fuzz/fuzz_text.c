@@ -4,7 +4,7 @@
  * then to JSON and back, which must give the same vocabulary, and encoding of the input as
  * text). Odd: the bytes are a whole file for cx_text_load (a checkpoint with a vocabulary).
  * Any crash, sanitizer report or leak is a bug; errors are fine.
- * Build and run: make fuzz && ./build/fuzz/fuzz_text -max_total_time=60
+ * Build and run: make fuzz-build && ./build/fuzz/fuzz_text -max_total_time=60
  */
 #include "cortex.h"
 #include "fuzz_file.h"
