@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include <ftw.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <sys/wait.h>
 #include <math.h>
@@ -238,6 +239,21 @@ const char *cx_test_cli(void) {
     strncat(path, "/", sizeof path - strlen(path) - 1);
     strncat(path, cli, sizeof path - strlen(path) - 1);
     return path;
+}
+
+double cx_test_json_number(const char *out, const char *key) {
+    const char *last = NULL;
+    for (const char *p = out; *p; p++)
+        if ((p == out || p[-1] == '\n') && *p == '{') last = p;
+    assert_non_null(last);
+    json_error_t err;
+    json_t *j = json_loadb(last, strcspn(last, "\n"), 0, &err);
+    assert_non_null(j);
+    const json_t *v = json_object_get(j, key);
+    assert_true(json_is_number(v));
+    double d = json_number_value(v);
+    json_decref(j);
+    return d;
 }
 
 int cx_test_run_cli(char *out, size_t size, const char *fmt, ...) {

@@ -71,6 +71,9 @@ void cx_test_scratch_remove(void);
 const char *cx_test_cli(void);
 int cx_test_run_cli(char *out, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The number key of the last line of out that holds a JSON object (a --json run's final
+ * line); fails the test if there is none or key is not a number there. */
+double cx_test_json_number(const char *out, const char *key);
 /* A generated picture dataset: 28x28 u8 pictures of 4 classes, class c a bright bar at rows
  * 4+6c..7+6c plus noise. cx_test_draw_bar draws one; cx_test_write_bars writes n_train and
  * n_test of them as the four IDX files of a directory dir in the scratch directory. */

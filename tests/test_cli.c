@@ -8,7 +8,6 @@
  */
 #include "test.h"
 
-#include <jansson.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -32,22 +31,6 @@ static int setup(void **state) {
     return 0;
 }
 
-static double json_number_of(const char *out, const char *key) {
-    /* the last line holding a JSON object */
-    const char *last = NULL;
-    for (const char *p = out; *p; p++)
-        if ((p == out || p[-1] == '\n') && *p == '{') last = p;
-    assert_non_null(last);
-    json_error_t err;
-    json_t *j = json_loadb(last, strcspn(last, "\n"), 0, &err);
-    assert_non_null(j);
-    const json_t *v = json_object_get(j, key);
-    assert_true(json_is_number(v));
-    double d = json_number_value(v);
-    json_decref(j);
-    return d;
-}
-
 static void test_train_eval_predict(void **state) {
     (void)state;
     static char out[1 << 16];
@@ -55,11 +38,11 @@ static void test_train_eval_predict(void **state) {
                                   "--out bars.safetensors --json --seed 3");
     if (rc) print_error("%s", out);
     assert_int_equal(rc, 0);
-    double acc = json_number_of(out, "test_accuracy");
+    double acc = cx_test_json_number(out, "test_accuracy");
     print_message("cli: test accuracy %.3f\n", acc);
     assert_true(acc > 0.9);
     assert_int_equal(run(out, sizeof out, "eval bars.safetensors --data bars --json"), 0);
-    assert_true(json_number_of(out, "accuracy") == acc);
+    assert_true(cx_test_json_number(out, "accuracy") == acc);
     assert_int_equal(run(out, sizeof out, "eval bars.safetensors --data bars"), 0);
     assert_non_null(strstr(out, "accuracy"));
 
@@ -84,7 +67,7 @@ static void test_train_eval_predict(void **state) {
     /* resume one more epoch */
     assert_int_equal(run(out, sizeof out, "train --resume bars.safetensors --data bars "
                                           "--epochs 4 --json"), 0);
-    assert_true(json_number_of(out, "epochs") == 4);
+    assert_true(cx_test_json_number(out, "epochs") == 4);
 }
 
 static void test_errors(void **state) {
@@ -142,10 +125,10 @@ static void test_train_section(void **state) {
     int rc = run(out, sizeof out, "train recipe.cfg --data bars --json --out recipe.safetensors");
     if (rc) print_error("%s", out);
     assert_int_equal(rc, 0);
-    assert_true(json_number_of(out, "epochs") == 2);
-    assert_true(json_number_of(out, "test_accuracy") > 0.9);
+    assert_true(cx_test_json_number(out, "epochs") == 2);
+    assert_true(cx_test_json_number(out, "test_accuracy") > 0.9);
     assert_int_equal(run(out, sizeof out, "train recipe.cfg --data bars --json --epochs 1"), 0);
-    assert_true(json_number_of(out, "epochs") == 1);
+    assert_true(cx_test_json_number(out, "epochs") == 1);
 
     cx_train_state st;
     cx_model *m = cx_checkpoint_load(cx_test_path("recipe.safetensors"), NULL, &st);
@@ -155,7 +138,7 @@ static void test_train_section(void **state) {
                 st.normalisation.mean > 0.05f);
     cx_model_free(m);
     assert_int_equal(run(out, sizeof out, "train --resume recipe.safetensors --data bars --json"), 0);
-    assert_true(json_number_of(out, "epochs") == 3);
+    assert_true(cx_test_json_number(out, "epochs") == 3);
 
     write_text("typo.cfg", "[model]\ninput = 1,28,28\n[train]\nepoch = 2\n[flatten]\n");
     assert_int_equal(run(out, sizeof out, "train typo.cfg --data bars"), 2);
@@ -280,7 +263,7 @@ static void test_mnist_mlp(void **state) {
     free(saved);
     if (rc) print_error("%s", out);
     assert_int_equal(rc, 0);
-    double acc = json_number_of(out, "test_accuracy");
+    double acc = cx_test_json_number(out, "test_accuracy");
     print_message("mnist: models/mlp.cfg, 3 epochs: test accuracy %.4f\n", acc);
     assert_true(acc >= 0.9);
 }

@@ -8,7 +8,6 @@
  */
 #include "test.h"
 
-#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -35,21 +34,6 @@ static int run(char *out, size_t size, const char *fmt, ...) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static double json_number(const char *out, const char *key) {
-    const char *last = NULL;
-    for (const char *p = out; *p; p++)
-        if ((p == out || p[-1] == '\n') && *p == '{') last = p;
-    assert_non_null(last);
-    json_error_t err;
-    json_t *j = json_loadb(last, strcspn(last, "\n"), 0, &err);
-    assert_non_null(j);
-    const json_t *v = json_object_get(j, key);
-    assert_true(json_is_number(v));
-    double d = json_number_value(v);
-    json_decref(j);
-    return d;
-}
-
 static bool have_mnist(void) {
     char probe[600];
     snprintf(probe, sizeof probe, "%s/mnist/t10k-images-idx3-ubyte", data_dir);
@@ -72,25 +56,25 @@ static void fgsm_on_the_mnist_cnn(void **state) {
                               "--out triplets.png --json");
     if (rc) print_error("%s", out);
     assert_int_equal(rc, 0);
-    double clean = json_number(out, "clean_accuracy"), adv = json_number(out, "adversarial_accuracy");
+    double clean = cx_test_json_number(out, "clean_accuracy"), adv = cx_test_json_number(out, "adversarial_accuracy");
     print_message("fgsm eps 0.2 on mnist_cnn: accuracy %.4f -> %.4f (%g test digits)\n", clean,
-                  adv, json_number(out, "samples"));
+                  adv, cx_test_json_number(out, "samples"));
     /* One FGSM step costs this augmented network about half its accuracy (the fully trained
      * one of `cortex train models/mnist_cnn.cfg`, 0.988 clean, keeps 0.27); ten PGD steps
      * within the same eps take it below 20%. */
     assert_true(clean > 0.8);
     assert_true(adv < 0.5);
-    assert_true(json_number(out, "max_perturbation") <= 0.2 + 1e-6);
-    assert_true(json_number(out, "samples") == 2000);
+    assert_true(cx_test_json_number(out, "max_perturbation") <= 0.2 + 1e-6);
+    assert_true(cx_test_json_number(out, "samples") == 2000);
     assert_int_equal(access(cx_test_path("triplets.png"), R_OK), 0);
     rc = run(out, sizeof out, "adversarial cnn.safetensors --data mnist --method pgd --eps 0.2 "
                               "--steps 10 --json");
     if (rc) print_error("%s", out);
     assert_int_equal(rc, 0);
-    double pgd = json_number(out, "adversarial_accuracy");
+    double pgd = cx_test_json_number(out, "adversarial_accuracy");
     print_message("pgd eps 0.2, 10 steps: accuracy %.4f -> %.4f\n", clean, pgd);
     assert_true(pgd < 0.2);
-    assert_true(json_number(out, "max_perturbation") <= 0.2 + 1e-6);
+    assert_true(cx_test_json_number(out, "max_perturbation") <= 0.2 + 1e-6);
 
     /* every perturbation within eps, pixel by pixel, and every pixel in 0..1 */
     cx_model *m = cx_checkpoint_load(cx_test_path("cnn.safetensors"), NULL, NULL);
