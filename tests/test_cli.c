@@ -283,8 +283,10 @@ static void test_text(void **state) {
     while (strlen(text) + 60 < sizeof text) strcat(text, "the cat sat on the mat.\n");
     write_text("corpus/cats", text);
     assert_int_equal(run(out, sizeof out, "text train corpus --hidden 16 --layers 1 --embed 8 "
-                                          "--seq 10 --batch 4 --epochs 2 --json --out t.st"), 0);
+                                          "--seq 10 --batch 4 --epochs 2 --dropout 0.1 "
+                                          "--lr-decay 0.5 --json --out t.st"), 0);
     assert_non_null(strstr(out, "\"val_bpc\": "));
+    assert_non_null(strstr(out, "\"lr\": 0.001,")); /* after epoch 2 */
     assert_non_null(strstr(out, "\"vocab\": 12")); /* 11 characters of the poem: no \001 */
     assert_int_equal(run(out, sizeof out, "text generate t.st --prime the --length 20 --seed 1 "
                                           "--temperature 0.5 --top-k 3"), 0);
@@ -292,6 +294,9 @@ static void test_text(void **state) {
     assert_int_equal(run(out, sizeof out, "text train corpus"), 2);
     assert_non_null(strstr(out, "--out"));
     assert_int_equal(run(out, sizeof out, "text train corpus --out x --tokens bytes"), 2);
+    assert_int_equal(run(out, sizeof out, "text train corpus --out x --dropout 1"), 2);
+    assert_non_null(strstr(out, "--dropout 1"));
+    assert_int_equal(run(out, sizeof out, "text train corpus --out x --lr-decay 0"), 2);
     assert_int_equal(run(out, sizeof out, "text"), 2);
     assert_int_equal(run(out, sizeof out, "text train nowhere --out x"), 1);
     assert_non_null(strstr(out, "nowhere"));

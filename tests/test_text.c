@@ -125,7 +125,7 @@ static void test_train_and_generate(void **state) {
     size_t log_size = 0;
     FILE *out = open_memstream(&log, &log_size);
     cx_text_train_params tp = {.seq = 16, .batch = 8, .epochs = 12, .json = true, .out = out,
-                               .val_fraction = 0.1f};
+                               .val_fraction = 0.1f, .lr_decay = 0.9f};
     cx_text_train_result r;
     assert_int_equal(cx_text_train(m, o, v, ids, &tp, &r), CX_OK);
     fclose(out);
@@ -134,6 +134,8 @@ static void test_train_and_generate(void **state) {
     assert_non_null(strstr(log, "\"val_bits\": "));
     free(log);
     assert_true(r.val_bits < 1.0f);
+    assert_true(r.best_epoch >= 1 && r.best_epoch <= 12 && r.best_val_bits <= r.val_bits);
+    assert_float_equal(cx_optim_get_lr(o), 0.01 * pow(0.9, 12), 1e-7); /* decayed each epoch */
     /* saved with its vocabulary, loaded, and sampled greedily: the poem comes back */
     const char *path = cx_test_path("poem.safetensors");
     cx_train_state ts = {.epoch = r.epochs_run, .best_val_loss = INFINITY};
@@ -203,6 +205,66 @@ static void encode_ends_in_word(void **state) {
     cx_vocab_free(v);
 }
 
+/* Validation comes from up to 20 places across the corpus, each piece at least
+ * CX_TEXT_VAL_PIECE tokens, the rest in order for training. */
+static void split_spreads_validation(void **state) {
+    (void)state;
+    int64_t n = 20 * 10000; /* 20 blocks, block k all token k */
+    cx_tensor *ids = cx_tensor_new(CX_DTYPE_I32, CX_SHAPE(n));
+    int32_t *d = cx_tensor_data(ids);
+    for (int64_t i = 0; i < n; i++) d[i] = (int32_t)(i / 10000);
+    cx_tensor *train, *val;
+    assert_int_equal(cx_text_split(ids, 0.05f, &train, &val), CX_OK);
+    assert_int_equal(cx_tensor_numel(train) + cx_tensor_numel(val), n);
+    assert_int_equal(cx_tensor_numel(val), n / 20);
+    /* 10,000 held out in pieces of 2,000: 5 places, the tails of blocks 3, 7, 11, 15, 19 */
+    const int32_t *v = cx_tensor_data(val);
+    for (int k = 0; k < 5; k++) {
+        assert_int_equal(v[k * 2000], 4 * k + 3);
+        assert_int_equal(v[k * 2000 + 1999], 4 * k + 3);
+    }
+    const int32_t *t = cx_tensor_data(train);
+    for (int64_t i = 1; i < cx_tensor_numel(train); i++) assert_true(t[i] >= t[i - 1]);
+    cx_tensor_free(train);
+    cx_tensor_free(val);
+    /* a short text keeps one place: its tail */
+    cx_tensor *few = cx_slice(ids, 0, 0, 30000, 1);
+    assert_int_equal(cx_text_split(few, 0.1f, &train, &val), CX_OK);
+    assert_int_equal(cx_tensor_numel(val), 3000);
+    assert_int_equal(((int32_t *)cx_tensor_data(val))[0], 2);
+    cx_tensor_free(train);
+    cx_tensor_free(val);
+    assert_int_equal(cx_text_split(few, 0.5f, &train, &val), CX_ERR_ARG);
+    assert_non_null(strstr(cx_last_error(), "fraction 0.5"));
+    assert_null(val);
+    cx_clear_error();
+    cx_tensor_free(few);
+    cx_tensor_free(ids);
+}
+
+/* With dropout each stacked layer is its own section, a [dropout] after it. */
+static void config_with_dropout(void **state) {
+    (void)state;
+    char *c = cx_text_model_config(&(cx_text_model_params){.layers = 2, .dropout = 0.2f}, 50);
+    assert_non_null(c);
+    const char *first = strstr(c, "[lstm]"), *second = first ? strstr(first + 1, "[lstm]") : NULL;
+    assert_non_null(second);
+    assert_non_null(strstr(first, "layers = 1"));
+    assert_non_null(strstr(second, "[dropout]\nrate = 0.2"));
+    cx_model *m = cx_test_model(c);
+    free(c);
+    c = cx_text_model_config(&(cx_text_model_params){.layers = 2}, 50);
+    cx_model *fused = cx_test_model(c);
+    assert_int_equal(cx_model_num_params(m), cx_model_num_params(fused));
+    assert_null(strstr(c, "[dropout]"));
+    free(c);
+    cx_model_free(m);
+    cx_model_free(fused);
+    assert_null(cx_text_model_config(&(cx_text_model_params){.dropout = 1.0f}, 50));
+    assert_non_null(strstr(cx_last_error(), "dropout"));
+    cx_clear_error();
+}
+
 CX_TEST_GROUP(text) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vocab),
@@ -210,6 +272,8 @@ CX_TEST_GROUP(text) {
         cmocka_unit_test(test_loader),
         cmocka_unit_test(test_sampling),
         cmocka_unit_test(test_train_and_generate),
+        cmocka_unit_test(split_spreads_validation),
+        cmocka_unit_test(config_with_dropout),
     };
     CX_RUN_GROUP("text", tests);
 }

@@ -83,10 +83,15 @@ typedef struct {
     int64_t layers;   /* default 2 */
     int64_t hidden;   /* default 128 */
     int64_t embed;    /* embedding size, default 64 */
+    float dropout;    /* 0 (default) to < 1: dropout after each recurrent layer */
 } cx_text_model_params;
 
 /* The config text of a token model: [embedding] -> [arch] (stateful, every step) -> [dense]
- * over vocab_size tokens, sequences of any length. A new string, free() it; NULL + error. */
+ * over vocab_size tokens, sequences of any length. Without dropout the stacked layers are one
+ * [arch] section (torch.nn.LSTM(num_layers = L) names its weights); with dropout each layer is
+ * its own section followed by a [dropout] (Zaremba et al., arXiv:1409.2329: dropout on the
+ * connections between layers, never on the recurrent ones). A new string, free() it; NULL +
+ * error. */
 char *cx_text_model_config(const cx_text_model_params *p, int64_t vocab_size);
 
 typedef struct {
@@ -95,12 +100,28 @@ typedef struct {
     int epochs;          /* default 10 */
     double max_seconds;  /* > 0: stop training after this long (then validate) */
     float clip_norm;     /* default 5 */
-    float val_fraction;  /* the tail of the corpus held out, default 0.05 */
+    float val_fraction;  /* the share of the corpus held out, default 0.05: the tail of
+                          * each of up to CX_TEXT_VAL_PLACES equal parts (fewer when a
+                          * piece would be under CX_TEXT_VAL_PIECE tokens), so validation
+                          * samples the whole corpus (a directory read in name order is
+                          * not uniform: its last files are not like its first) */
+    float lr_decay;      /* > 0: the learning rate is multiplied by this after each epoch
+                          * (default 1, none) */
     uint64_t seed;
     bool json;           /* JSON lines (one per epoch, one final) instead of text */
     FILE *out;           /* progress (default stdout) */
-    const char *checkpoint_path; /* saved after every epoch when set */
+    const char *checkpoint_path; /* when set, saved after every epoch whose validation is
+                                  * the best so far */
 } cx_text_train_params;
+
+#define CX_TEXT_VAL_PLACES 20
+#define CX_TEXT_VAL_PIECE 2000
+
+/* The training and validation streams of a corpus's ids (i32 [n]) as cx_text_train makes
+ * them: of each of up to CX_TEXT_VAL_PLACES equal parts of ids, the last fraction (0 to 0.5)
+ * goes to *val and the rest to *train (new tensors, in corpus order). */
+cx_status cx_text_split(const cx_tensor *ids, float fraction, cx_tensor **train,
+                        cx_tensor **val);
 
 typedef struct {
     int epochs_run;
@@ -108,11 +129,13 @@ typedef struct {
     double seconds;
     double chars_per_s; /* training tokens per second */
     float train_bits;   /* mean bits per token of the last epoch's training batches */
-    float val_bits;     /* bits per token (per character for chars) on the held-out tail */
+    float val_bits;     /* bits per token (per character for chars) held out, last epoch */
+    float best_val_bits; /* the best epoch's, the one the checkpoint holds */
+    int best_epoch;
 } cx_text_train_result;
 
 /* Trains m (a token model over v, e.g. of cx_text_model_config) with o on the ids of a corpus:
- * the last val_fraction is held out for validation, the rest cut into truncated-BPTT batches
+ * val_fraction is held out for validation (see above), the rest cut into truncated-BPTT batches
  * (state carried across batches, reset every epoch); gradients clipped to clip_norm. Prints
  * progress (or JSON lines with train/val bits per token) on p->out. Stops on NaN/Inf. */
 cx_status cx_text_train(cx_model *m, cx_optim *o, const cx_vocab *v, cx_tensor *ids,

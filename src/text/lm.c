@@ -21,17 +21,30 @@ char *cx_text_model_config(const cx_text_model_params *p, int64_t vocab_size) {
         if (p->layers) d.layers = p->layers;
         if (p->hidden) d.hidden = p->hidden;
         if (p->embed) d.embed = p->embed;
+        d.dropout = p->dropout;
     }
     if (strcmp(d.arch, "lstm") && strcmp(d.arch, "gru") && strcmp(d.arch, "rnn"))
         return cx__error(CX_ERR_ARG, "text model: arch '%s'; choose lstm, gru or rnn", d.arch),
                NULL;
-    char *text = malloc(512);
+    if (!(d.dropout >= 0 && d.dropout < 1) || d.layers < 1 || d.layers > 8)
+        return cx__error(CX_ERR_ARG, "text model: dropout %g, layers %lld; dropout must be in "
+                         "[0, 1) and layers 1 to 8", d.dropout, (long long)d.layers), NULL;
+    size_t size = 1024;
+    char *text = malloc(size);
     if (!text) return cx__error(CX_ERR_OOM, "text model: out of memory"), NULL;
-    snprintf(text, 512,
-             "[model]\ninput = none\n[embedding]\nvocab = %lld\ndim = %lld\n[%s]\nhidden = %lld\n"
-             "layers = %lld\nreturn_sequences = true\nstateful = true\n[dense]\nunits = %lld\n",
-             (long long)vocab_size, (long long)d.embed, d.arch, (long long)d.hidden,
-             (long long)d.layers, (long long)vocab_size);
+    int used = snprintf(text, size, "[model]\ninput = none\n[embedding]\nvocab = %lld\n"
+                        "dim = %lld\n", (long long)vocab_size, (long long)d.embed);
+    /* one section for the whole stack, or one per layer with dropout after each */
+    int64_t sections = d.dropout > 0 ? d.layers : 1;
+    for (int64_t k = 0; k < sections; k++) {
+        used += snprintf(text + used, size - (size_t)used, "[%s]\nhidden = %lld\nlayers = %lld\n"
+                         "return_sequences = true\nstateful = true\n", d.arch,
+                         (long long)d.hidden, (long long)(d.layers / sections));
+        if (d.dropout > 0)
+            used += snprintf(text + used, size - (size_t)used, "[dropout]\nrate = %g\n",
+                             (double)d.dropout);
+    }
+    snprintf(text + used, size - (size_t)used, "[dense]\nunits = %lld\n", (long long)vocab_size);
     return text;
 }
 
@@ -68,9 +81,45 @@ cx_status cx_text_evaluate(cx_model *m, cx_tensor *ids, int64_t batch, int64_t s
     return st;
 }
 
-/* The first n ids of ids (a view), or the rest from n. */
-static cx_tensor *part(cx_tensor *ids, int64_t start, int64_t end) {
-    return cx_slice(ids, 0, start, end, 1);
+/* Each held-out piece is at least CX_TEXT_VAL_PIECE tokens, so that few predictions follow a
+ * seam between pieces. */
+cx_status cx_text_split(const cx_tensor *ids, float fraction, cx_tensor **train,
+                        cx_tensor **val) {
+    if (!train || !val) return cx__error(CX_ERR_ARG, "cx_text_split: NULL output");
+    *train = *val = NULL;
+    if (!cx__check("cx_text_split", "ids", ids)) return cx_last_status();
+    if (ids->dtype != CX_DTYPE_I32 || ids->ndim != 1)
+        return cx__error(CX_ERR_ARG, "cx_text_split: ids must be i32 [n], got %s with %d "
+                         "dimensions", cx_dtype_name(ids->dtype), ids->ndim);
+    if (!(fraction > 0 && fraction < 0.5f))
+        return cx__error(CX_ERR_ARG, "cx_text_split: fraction %g; must be in (0, 0.5)",
+                         fraction);
+    int64_t n = cx_tensor_numel(ids), n_val = 0;
+    int64_t places = (int64_t)((double)n * fraction) / CX_TEXT_VAL_PIECE;
+    places = places < 1 ? 1 : places > CX_TEXT_VAL_PLACES ? CX_TEXT_VAL_PLACES : places;
+    for (int64_t k = 0; k < places; k++)
+        n_val += (int64_t)((double)((k + 1) * n / places - k * n / places) * fraction);
+    int32_t *all = cx__alloc((size_t)n * sizeof *all);
+    *train = all ? cx_tensor_new(CX_DTYPE_I32, CX_SHAPE(n - n_val)) : NULL;
+    *val = *train ? cx_tensor_new(CX_DTYPE_I32, CX_SHAPE(n_val)) : NULL;
+    if (!*val) {
+        cx__free(all);
+        cx_tensor_free(*train);
+        *train = NULL;
+        return cx_last_status();
+    }
+    cx__copy_strided(ids, all);
+    int32_t *t = cx__i32(*train), *v = cx__i32(*val);
+    for (int64_t k = 0; k < places; k++) {
+        int64_t start = k * n / places, end = (k + 1) * n / places;
+        int64_t held = (int64_t)((double)(end - start) * fraction);
+        memcpy(t, all + start, (size_t)(end - start - held) * sizeof *t);
+        t += end - start - held;
+        memcpy(v, all + end - held, (size_t)held * sizeof *v);
+        v += held;
+    }
+    cx__free(all);
+    return CX_OK;
 }
 
 cx_status cx_text_train(cx_model *m, cx_optim *o, const cx_vocab *v, cx_tensor *ids,
@@ -82,17 +131,21 @@ cx_status cx_text_train(cx_model *m, cx_optim *o, const cx_vocab *v, cx_tensor *
     if (!p.epochs) p.epochs = 10;
     if (p.clip_norm == 0) p.clip_norm = 5.0f;
     if (p.val_fraction == 0) p.val_fraction = 0.05f;
+    if (p.lr_decay == 0) p.lr_decay = 1;
     if (!p.out) p.out = stdout;
     if (!m || !o || !cx__check("text train", "ids", ids))
         return cx__error(CX_ERR_ARG, "text train: NULL model, optimizer or ids");
     if (!(p.val_fraction > 0 && p.val_fraction < 0.5f))
         return cx__error(CX_ERR_ARG, "text train: val_fraction %g; must be in (0, 0.5)",
                          p.val_fraction);
-    int64_t n = cx_tensor_numel(ids), n_val = (int64_t)(n * (double)p.val_fraction);
+    if (!(p.lr_decay > 0 && p.lr_decay <= 1))
+        return cx__error(CX_ERR_ARG, "text train: lr_decay %g; must be in (0, 1]", p.lr_decay);
+    cx_tensor *train_ids = NULL, *val_ids = NULL;
+    if (cx_text_split(ids, p.val_fraction, &train_ids, &val_ids) != CX_OK)
+        return cx_last_status();
     int64_t val_batch = p.batch;
-    while (val_batch > 1 && n_val < val_batch * p.seq + 1) val_batch /= 2;
-    cx_tensor *train_ids = part(ids, 0, n - n_val), *val_ids = part(ids, n - n_val, n);
-    cx_text_loader *l = train_ids ? cx_text_loader_new(train_ids, p.batch, p.seq) : NULL;
+    while (val_batch > 1 && cx_tensor_numel(val_ids) < val_batch * p.seq + 1) val_batch /= 2;
+    cx_text_loader *l = cx_text_loader_new(train_ids, p.batch, p.seq);
     cx_arena *arena = l ? cx_arena_new(0) : NULL;
     cx_tensor **params_list = arena ? cx__alloc(64 * sizeof *params_list) : NULL;
     cx_status st = params_list ? CX_OK : cx_last_status();
@@ -100,7 +153,7 @@ cx_status cx_text_train(cx_model *m, cx_optim *o, const cx_vocab *v, cx_tensor *
         st = cx__error(CX_ERR_ARG, "text train: the model has over 64 parameter tensors");
     int n_params = st == CX_OK ? cx_model_trainable_params(m, params_list) : 0;
     cx_text_train_result r = {0};
-    r.val_bits = NAN;
+    r.val_bits = r.best_val_bits = NAN;
     double t_start = cx__now_s();
     int64_t tokens = 0;
     for (int epoch = 0; st == CX_OK && epoch < p.epochs; epoch++) {
@@ -151,17 +204,23 @@ cx_status cx_text_train(cx_model *m, cx_optim *o, const cx_vocab *v, cx_tensor *
         r.chars_per_s = (double)steps * p.batch * p.seq / secs;
         if (p.json)
             fprintf(p.out, "{\"epoch\": %d, \"steps\": %lld, \"train_bits\": %.4f, "
-                    "\"val_bits\": %.4f, \"seconds\": %.2f, \"tokens_per_s\": %.0f}\n",
-                    epoch + 1, (long long)steps, r.train_bits, r.val_bits, secs, r.chars_per_s);
+                    "\"val_bits\": %.4f, \"lr\": %.6g, \"seconds\": %.2f, \"tokens_per_s\": %.0f}\n",
+                    epoch + 1, (long long)steps, r.train_bits, r.val_bits,
+                    (double)cx_optim_get_lr(o), secs, r.chars_per_s);
         else
             fprintf(p.out, "epoch %d: train %.3f, validation %.3f bits per token (%.1f s, "
                     "%.0f tokens/s)\n", epoch + 1, r.train_bits, r.val_bits, secs, r.chars_per_s);
         fflush(p.out);
-        if (p.checkpoint_path) {
-            cx_train_state ts = {.epoch = epoch + 1, .seed = p.seed, .best_val_loss = INFINITY,
-                                 .base_lr = cx_optim_get_lr(o)};
+        bool best = !(r.best_val_bits <= r.val_bits); /* NaN before the first epoch */
+        if (best) r.best_val_bits = r.val_bits, r.best_epoch = epoch + 1;
+        if (p.checkpoint_path && best) {
+            cx_train_state ts = {.epoch = epoch + 1, .seed = p.seed,
+                                 .best_val_loss = (float)(r.val_bits * log(2.0)),
+                                 .best_epoch = epoch + 1, .base_lr = cx_optim_get_lr(o)};
             st = cx_text_save(p.checkpoint_path, m, o, &ts, v);
         }
+        if (st == CX_OK && p.lr_decay != 1)
+            st = cx_optim_set_lr(o, cx_optim_get_lr(o) * p.lr_decay);
         if (out_of_time) break;
     }
     r.seconds = cx__now_s() - t_start;
