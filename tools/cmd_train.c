@@ -12,7 +12,7 @@
 
 typedef struct {
     const char *data, *optimizer, *out, *resume, *plot, *schedule, *progress, *init_from;
-    int epochs, threads, patience, step_size, freeze;
+    int epochs, threads, patience, step_size, freeze, bucket_kb;
     int64_t batch, limit, shift;
     uint64_t seed;
     float lr, momentum, weight_decay, val_split, clip_norm, gamma, eta_min, rotate, zoom;
@@ -43,7 +43,8 @@ static int transfer(const train_args *a, cx_model *m) {
                          : cx_last_status();
         cx_safetensors_close(f);
         if (st != CX_OK) return cli_fail(NULL);
-        if (!a->json && cli_prints()) printf("initialised %d tensors from %s\n%s", loaded, a->init_from, report);
+        if (!a->json && cli_prints())
+            printf("initialised %d tensors from %s\n%s", loaded, a->init_from, report);
     }
     if (a->freeze != INT32_MIN && cx_model_freeze(m, a->freeze) != CX_OK)
         return cli_usage_error("train --freeze: %s", cx_last_error());
@@ -91,6 +92,8 @@ static void report(const train_args *a, const cx_fit_result *r, const cx_metrics
         printf("\"test_loss\": %.6g, ", test->loss);
         printf(isnan(test->accuracy) ? "\"test_accuracy\": null, " : "\"test_accuracy\": %.6g, ",
                test->accuracy);
+        if (cx_dist_size() > 1)
+            printf("\"ranks\": %d, \"allreduce_wait_s\": %.4g, ", cx_dist_size(), r->sync_wait_s);
         printf("\"best_epoch\": %d, \"stopped_early\": %s, \"images_per_s\": %.6g, "
                "\"seconds\": %.3f}\n",
                r->best_epoch, r->stopped_early ? "true" : "false", r->images_per_s, seconds);
@@ -162,6 +165,7 @@ static int run(const cli_command *cmd, train_args *a, const char *config) {
                         .normalisation = a->resume ? state.normalisation : (cx_loader_params){0}};
     fp.data_name = a->data;
     fp.distributed = a->distributed;
+    fp.bucket_bytes = a->bucket_kb ? (int64_t)a->bucket_kb * 1024 : -1;
     if (!a->resume && (rc = input_pipeline(a, fit_set, &fp.normalisation)) != CLI_OK) goto done;
     rc = CLI_FAIL;
     if ((rc = parse_schedule(a, a->epochs, &fp.schedule)) != CLI_OK) goto done;
@@ -211,7 +215,8 @@ int cmd_train(int argc, char **argv) {
                     .seed = 42,
                     .schedule = "constant",
                     .gamma = 0.1f,
-                    .progress = "auto"};
+                    .progress = "auto",
+                    .bucket_kb = 1024};
     cli_option options[] = {
         {"--data", OPT_STRING, &a.data, "NAME|DIR",
          "mnist, fashion-mnist or a directory of IDX files"},
@@ -254,6 +259,9 @@ int cmd_train(int argc, char **argv) {
          "check every op's output and gradients for NaN/inf and name the first (slower)"},
         {"--distributed", OPT_FLAG, &a.distributed, NULL,
          "under mpirun -np N: data-parallel, --batch per rank, rank 0 writes (alone: no-op)"},
+        {"--bucket-kb", OPT_INT, &a.bucket_kb, "K",
+         "--distributed: gradient buckets of K KiB reduced during backward (default 1024; 0: "
+         "one, after backward)"},
     };
     cli_command cmd = {
         .name = "train",
@@ -278,6 +286,8 @@ int cmd_train(int argc, char **argv) {
     if (!a.data) return cli_usage_error("train: needs --data NAME|DIR (e.g. --data mnist)");
     if (a.epochs < 1 || a.batch < 1)
         return cli_usage_error("train: --epochs and --batch must be at least 1");
+    if (a.bucket_kb < 0 || a.bucket_kb > (1 << 21))
+        return cli_usage_error("train --bucket-kb: %d is not in 0..2097152", a.bucket_kb);
     if ((rc = cli_set_threads(a.threads)) != CLI_OK) return rc;
     if (a.distributed && (rc = cli_join_job(a.threads)) != CLI_OK) return rc;
     cx_set_detect_anomaly(a.detect_anomaly);

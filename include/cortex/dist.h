@@ -65,6 +65,9 @@ cx_status cx_dist_sum_f32(float *v, int64_t n);
 typedef struct cx_grad_sync cx_grad_sync;
 
 cx_grad_sync *cx_grad_sync_new(cx_model *m, size_t bucket_bytes);
+/* The same for a step that trains several models together (an autoencoder's encoder and
+ * decoder), in the order they run forward; 1 to 8 of them. */
+cx_grad_sync *cx_grad_sync_new_many(cx_model *const *models, int n_models, size_t bucket_bytes);
 void cx_grad_sync_free(cx_grad_sync *s); /* NULL is a no-op */
 /* Before cx_backward on this rank's local_rows samples (0 for an empty part) of a global batch
  * of global_rows: the loss backward starts from is the mean over the local rows. Watches

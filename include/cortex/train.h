@@ -110,6 +110,8 @@ typedef struct {
     int best_epoch;
     float images_per_s; /* training throughput of the last epoch */
     bool stopped_early;
+    double sync_wait_s; /* distributed: seconds waiting for gradient reductions after backward,
+                         * all epochs (what overlapping with backward did not hide) */
 } cx_fit_result;
 
 /* Trains m with o on train, validating on val (may be NULL) after every epoch. The numeric

@@ -20,12 +20,16 @@
 #include <stdlib.h>
 
 typedef struct {
-    int64_t lo, hi; /* [lo, hi) of the flat gradient vector */
+    int model;      /* whose flat gradient vector */
+    int64_t lo, hi; /* [lo, hi) of it */
     int pending;    /* parameters of the bucket whose gradient is not final yet */
 } bucket;
 
+#define MAX_MODELS 8
+
 struct cx_grad_sync {
-    cx_model *m;
+    cx_model *models[MAX_MODELS];
+    int n_models;
     int n_params;
     cx_tensor **params; /* [n_params] */
     int *bucket_of;     /* [n_params] */
@@ -57,16 +61,53 @@ void cx_grad_sync_free(cx_grad_sync *s) {
     cx__free(s);
 }
 
+/* Appends model k's parameters, last first, to buckets of about limit floats. */
+static void add_model(cx_grad_sync *s, int k, int64_t limit) {
+    cx_model *m = s->models[k];
+    float *flat = cx_model_grads_flat(m);
+    cx_tensor **ps = s->params + s->n_params;
+    int n = cx_model_num_param_tensors(m);
+    for (int i = 0; i < n; i++)
+        ps[i] = cx_model_param(m, i);
+    qsort_r(ps, (size_t)n, sizeof *ps, by_offset_desc, flat);
+    bucket *b = NULL; /* buckets do not span models */
+    for (int i = 0; i < n; i++) {
+        cx_tensor *p = ps[i];
+        int64_t lo = cx__f32(cx_tensor_grad(p)) - flat, hi = lo + cx_tensor_numel(p);
+        if (!b || b->hi - b->lo >= limit || hi - b->lo > INT32_MAX) {
+            b = &s->buckets[s->n_buckets++];
+            b->model = k;
+            b->hi = hi;
+        }
+        b->lo = lo;
+        s->bucket_of[s->n_params + i] = s->n_buckets - 1;
+        /* a frozen parameter's gradient stays zero: nothing to wait for */
+        if (cx_tensor_requires_grad(p)) s->pending0[s->n_buckets - 1]++;
+        s->stats.bytes += (hi - lo) * (int64_t)sizeof(float);
+    }
+    s->n_params += n;
+}
+
 cx_grad_sync *cx_grad_sync_new(cx_model *m, size_t bucket_bytes) {
-    if (!m) {
-        cx__error(CX_ERR_ARG, "cx_grad_sync_new: model is NULL");
+    return cx_grad_sync_new_many(&m, 1, bucket_bytes);
+}
+
+cx_grad_sync *cx_grad_sync_new_many(cx_model *const *models, int n_models, size_t bucket_bytes) {
+    bool ok = models && n_models >= 1 && n_models <= MAX_MODELS;
+    for (int k = 0; ok && k < n_models; k++)
+        ok = models[k] != NULL;
+    if (!ok) {
+        cx__error(CX_ERR_ARG, "cx_grad_sync_new: need 1 to %d models, none NULL", MAX_MODELS);
         return NULL;
     }
     cx_grad_sync *s = cx__calloc(sizeof *s);
     if (!s) return NULL;
-    s->m = m;
-    s->n_params = cx_model_num_param_tensors(m);
-    size_t n = (size_t)(s->n_params ? s->n_params : 1);
+    size_t n = 1;
+    for (int k = 0; k < n_models; k++) {
+        s->models[k] = models[k];
+        n += (size_t)cx_model_num_param_tensors(models[k]);
+    }
+    s->n_models = n_models;
     s->params = cx__alloc(n * sizeof *s->params);
     s->bucket_of = cx__alloc(n * sizeof *s->bucket_of);
     s->buckets = cx__calloc(n * sizeof *s->buckets);
@@ -76,26 +117,11 @@ cx_grad_sync *cx_grad_sync_new(cx_model *m, size_t bucket_bytes) {
         cx_grad_sync_free(s);
         return NULL;
     }
-    float *flat = cx_model_grads_flat(m);
-    for (int i = 0; i < s->n_params; i++)
-        s->params[i] = cx_model_param(m, i);
-    qsort_r(s->params, (size_t)s->n_params, sizeof *s->params, by_offset_desc, flat);
-    /* consecutive parameters (last first) until a bucket holds bucket_bytes */
+    /* consecutive parameters until a bucket holds bucket_bytes; the last model (the last
+     * to run forward, the first backward finishes) first */
     int64_t limit = bucket_bytes ? (int64_t)(bucket_bytes / sizeof(float)) : INT64_MAX;
-    for (int i = 0; i < s->n_params; i++) {
-        cx_tensor *p = s->params[i];
-        int64_t lo = cx__f32(cx_tensor_grad(p)) - flat, hi = lo + cx_tensor_numel(p);
-        bucket *b = s->n_buckets ? &s->buckets[s->n_buckets - 1] : NULL;
-        if (!b || b->hi - b->lo >= limit || hi - b->lo > INT32_MAX) {
-            b = &s->buckets[s->n_buckets++];
-            b->hi = hi;
-        }
-        b->lo = lo;
-        s->bucket_of[i] = s->n_buckets - 1;
-        /* a frozen parameter's gradient stays zero: nothing to wait for */
-        if (cx_tensor_requires_grad(p)) s->pending0[s->n_buckets - 1]++;
-        s->stats.bytes += (hi - lo) * (int64_t)sizeof(float);
-    }
+    for (int k = n_models - 1; k >= 0; k--)
+        add_model(s, k, limit);
     s->stats.n_buckets = s->n_buckets;
     return s;
 }
@@ -103,7 +129,7 @@ cx_grad_sync *cx_grad_sync_new(cx_model *m, size_t bucket_bytes) {
 /* Starts bucket k's reduction: its local mean gradient times the local share, summed. */
 static void start_bucket(cx_grad_sync *s, int k) {
     bucket *b = &s->buckets[k];
-    float *g = cx_model_grads_flat(s->m) + b->lo;
+    float *g = cx_model_grads_flat(s->models[b->model]) + b->lo;
     int64_t n = b->hi - b->lo;
     for (int64_t i = 0; i < n; i++)
         g[i] *= s->weight;

@@ -290,6 +290,7 @@ cx_status cx_fit(cx_model *m, cx_optim *o, const cx_dataset *train, const cx_dat
         }
     }
     res.best_epoch = s.best_epoch;
+    res.sync_wait_s = cx_grad_sync_get_stats(r.sync).wait_seconds;
     if (st == CX_OK && r.best_weights && s.best_epoch > 0)
         memcpy(cx_model_params_flat(m), r.best_weights,
                (size_t)cx_model_num_params(m) * sizeof(float));
