@@ -58,6 +58,7 @@ static void check_shards(int64_t n, int ranks, int64_t batch) {
                 assert_int_equal(offset, at);
                 int64_t rows = px ? cx_tensor_dim(px, 0) : 0;
                 assert_true(rows <= batch);
+                if (r == 0) assert_true(rows > 0); /* rank 0's part is never empty */
                 if (!px) assert_null(py);
                 if (rows) {
                     assert_memory_equal(cx_tensor_f32(px), cx_tensor_f32(x) + 2 * at,
@@ -81,9 +82,9 @@ static void check_shards(int64_t n, int ranks, int64_t batch) {
 static void test_loader_shards(void **state) {
     (void)state;
     check_shards(24, 2, 4); /* whole global batches only */
-    check_shards(10, 3, 2); /* a last batch of 4: parts of 1, 1 and 2 */
-    check_shards(13, 2, 3); /* a last batch of 1: rank 0's part is empty */
-    check_shards(5, 4, 8);  /* one partial batch, smaller than the ranks */
+    check_shards(10, 3, 2); /* a last batch of 4: parts of 2, 2 and 0 */
+    check_shards(13, 2, 3); /* a last batch of 1: rank 1's part is empty */
+    check_shards(5, 4, 8);  /* one partial batch: parts of 2, 2, 1 and 0 */
 }
 
 static void test_loader_shard_errors(void **state) {

@@ -93,8 +93,8 @@ typedef struct {
     float rotate, zoom;
     /* Data-parallel training (0 and 0: not sharded): process shard_rank of shard_count takes
      * its contiguous part of every global batch of batch_size x shard_count samples, in the
-     * order one process would use (the last, partial global batch is split evenly, so a part
-     * may be empty). */
+     * order one process would use (the last, partial global batch in parts of
+     * ceil(size / shard_count), so the last parts may be smaller or empty; rank 0's never is). */
     int shard_rank, shard_count;
 } cx_loader_params;
 

@@ -95,13 +95,16 @@ static cx_status check_params(const cx_dataset *d, const cx_loader_params *p) {
     return CX_OK;
 }
 
-/* This process's rows [shard_start, shard_end) of a global batch of count samples: equal
- * contiguous parts (batch_size each when the global batch is full). */
+/* This process's rows [shard_start, shard_end) of a global batch of count samples:
+ * contiguous parts of ceil(count / ranks) (batch_size when the global batch is full), the
+ * last ones smaller or empty; rank 0's is never empty. */
 static int64_t shard_start(const cx_loader *l, int64_t count) {
-    return l->rank * count / l->ranks;
+    int64_t part = (count + l->ranks - 1) / l->ranks, at = l->rank * part;
+    return at < count ? at : count;
 }
 static int64_t shard_end(const cx_loader *l, int64_t count) {
-    return (l->rank + 1) * count / l->ranks;
+    int64_t part = (count + l->ranks - 1) / l->ranks, at = (l->rank + 1) * part;
+    return at < count ? at : count;
 }
 
 cx_loader *cx_loader_new(const cx_dataset *d, const cx_loader_params *params) {

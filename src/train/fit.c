@@ -33,6 +33,7 @@ typedef struct {
     bool dist;           /* distributed over more than one rank */
     bool root;           /* rank 0 (or alone): writes files and logs */
     cx_grad_sync *sync;  /* dist: gradient averaging */
+    cx_tensor *dummy;    /* dist: one zero sample [1, ...], run when this rank's part is empty */
 } fit_run;
 
 static void run_free(fit_run *r) {
@@ -42,6 +43,7 @@ static void run_free(fit_run *r) {
     cx__free(r->best_weights);
     cx__free(r->history);
     cx_grad_sync_free(r->sync);
+    cx_tensor_free(r->dummy);
 }
 
 static cx_status run_init(fit_run *r, const cx_dataset *train) {
@@ -56,7 +58,10 @@ static cx_status run_init(fit_run *r, const cx_dataset *train) {
         lp.shard_count = cx_dist_size();
         int64_t bytes = p->bucket_bytes ? p->bucket_bytes : CX_FIT_BUCKET_BYTES;
         r->sync = cx_grad_sync_new(r->m, bytes < 0 ? 0 : (size_t)bytes);
-        if (!r->sync) return cx_last_status();
+        int64_t shape[CX_MAX_DIMS] = {1};
+        int nd = cx_dataset_sample_shape(train, shape + 1);
+        r->dummy = r->sync ? cx_tensor_new(CX_DTYPE_F32, nd + 1, shape) : NULL;
+        if (!r->dummy) return cx_last_status();
     }
     r->loader = cx_loader_new(train, &lp);
     r->arena = cx_arena_new(0);
@@ -93,8 +98,18 @@ static cx_status forward_backward(fit_run *r, const char *who, cx_tensor *x, cx_
     cx_model_zero_grad(m);
     if (r->dist) {
         cx_loader_shard_rows(r->loader, &offset, &global);
-        cx_model_set_batch_shard(m, offset, global);
+        cx_model_set_batch_shard(m, x ? offset : global - 1, global);
         st = cx_grad_sync_begin(r->sync, b, global);
+    }
+    if (st == CX_OK && !x && r->dist) {
+        /* an empty part (of the last batch): a forward of one dummy row makes the draws a
+         * real part would (dropout skips the other rows of the global batch), so every
+         * rank's generator stays in step for the next epoch */
+        cx_no_grad_begin();
+        cx_tensor *out = cx_model_forward(m, r->dummy);
+        cx_no_grad_end();
+        if (!out) st = cx_last_status();
+        cx_tensor_free(out);
     }
     if (st == CX_OK && x) {
         cx_tensor *logits = NULL;
