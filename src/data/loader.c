@@ -79,7 +79,8 @@ static cx_status check_params(const cx_dataset *d, const cx_loader_params *p) {
                          "%s: augmentation rotate %g, zoom %g, shift %lld: need "
                          "rotate in [0, 180], zoom in [0, 1), shift >= 0",
                          who, (double)p->rotate, (double)p->zoom, (long long)p->shift);
-    if (p->shard_count < 0 || p->shard_rank < 0 || p->shard_rank >= (p->shard_count ? p->shard_count : 1))
+    int shards = p->shard_count ? p->shard_count : 1;
+    if (p->shard_count < 0 || p->shard_rank < 0 || p->shard_rank >= shards)
         return cx__error(CX_ERR_ARG, "%s: shard %d of %d: need 0 <= shard_rank < shard_count", who,
                          p->shard_rank, p->shard_count);
     if (p->shard_count > 1 && p->batch_size > INT64_MAX / 4 / p->shard_count)
