@@ -1,9 +1,10 @@
 /*
  * test_dist.c - the single-process pieces of data-parallel training: sharded loaders (the
- * parts of every global batch, in order, make up the batch one process sees), the generator's
- * skip, dropout masks of a shard (the rows of the global batch's mask), the backward pass's
- * leaf hook (called once per parameter, when its gradient is final), gradient buckets, and
- * every collective as a no-op alone. The 2-rank run against 1 rank is tests/dist/equivalence.
+ * parts of every global batch, in order, make up the batch one process sees), text streams,
+ * the generator's skip, dropout masks of a shard (the rows of the global batch's mask), the
+ * backward pass's leaf hook (called once per parameter, when its gradient is final), gradient
+ * buckets, and every collective as a no-op alone. The 2-rank run against 1 rank is
+ * tests/dist/equivalence.
  */
 #include "test.h"
 
@@ -100,6 +101,37 @@ static void test_loader_shard_errors(void **state) {
     assert_null(cx_loader_new(d, &p));
     assert_error(CX_ERR_ARG, "absurd");
     cx_dataset_free(d);
+}
+
+/* Text streams: rank r's rows of each batch are rows [r B, (r + 1) B) of the global one. */
+static void test_text_shards(void **state) {
+    (void)state;
+    int64_t n = 1001;
+    cx_tensor *ids = cx_tensor_new(CX_DTYPE_I32, 1, &n);
+    for (int64_t i = 0; i < n; i++)
+        ((int32_t *)cx_tensor_data(ids))[i] = (int32_t)i;
+    cx_text_loader *whole = cx_text_loader_new(ids, 6, 5), *part[3];
+    for (int r = 0; r < 3; r++)
+        assert_non_null(part[r] = cx_text_loader_new_shard(ids, 2, 5, r, 3));
+    cx_tensor *x, *y, *px, *py;
+    int64_t batches = 0;
+    while (cx_text_loader_next(whole, &x, &y)) {
+        for (int r = 0; r < 3; r++) {
+            assert_true(cx_text_loader_next(part[r], &px, &py));
+            assert_memory_equal(cx_tensor_data(px), (int32_t *)cx_tensor_data(x) + r * 2 * 5,
+                                2 * 5 * sizeof(int32_t));
+            assert_memory_equal(cx_tensor_data(py), (int32_t *)cx_tensor_data(y) + r * 2 * 5,
+                                2 * 5 * sizeof(int32_t));
+        }
+        batches++;
+    }
+    assert_int_equal(batches, cx_text_loader_num_batches(part[2]));
+    assert_null(cx_text_loader_new_shard(ids, 2, 5, 3, 3));
+    assert_error(CX_ERR_ARG, "shard 3 of 3");
+    for (int r = 0; r < 3; r++)
+        cx_text_loader_free(part[r]);
+    cx_text_loader_free(whole);
+    cx_tensor_free(ids);
 }
 
 static void test_rng_skip(void **state) {
@@ -261,6 +293,7 @@ CX_TEST_GROUP(dist) {
         cmocka_unit_test(test_loader_shards), cmocka_unit_test(test_loader_shard_errors),
         cmocka_unit_test(test_rng_skip),      cmocka_unit_test(test_dropout_shard),
         cmocka_unit_test(test_leaf_hook),     cmocka_unit_test(test_single_process),
+        cmocka_unit_test(test_text_shards),
     };
     CX_RUN_GROUP("dist", tests);
 }
