@@ -36,7 +36,7 @@ cx_status cx_dist_init(int *argc, char ***argv);
 void cx_dist_finalize(void);
 /* Ends every process of the job with exit code (MPI_Abort): for an error on one rank, which
  * would otherwise leave the others waiting in a collective. Exits like exit(code) alone. */
-_Noreturn void cx_dist_abort(int code);
+void cx_dist_abort(int code); /* does not return */
 
 int cx_dist_rank(void); /* 0 without a job */
 int cx_dist_size(void); /* 1 without a job */

@@ -48,7 +48,7 @@ void cx_dist_finalize(void) {
     size = 1;
 }
 
-_Noreturn void cx_dist_abort(int code) {
+void cx_dist_abort(int code) {
     if (joined && size > 1) MPI_Abort(MPI_COMM_WORLD, code);
     exit(code);
 }
