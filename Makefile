@@ -32,10 +32,15 @@ ifeq ($(WERROR),1)
 endif
 
 CPPFLAGS := -Iinclude -Isrc -I$(BUILD)/gen -D_GNU_SOURCE -MMD -MP $(shell pkg-config --cflags cairo 2>/dev/null)
+# MPI (Open MPI from Debian) for data-parallel training; a process mpirun did not start never
+# calls it.
+MPI_CFLAGS := $(shell pkg-config --cflags mpi-c 2>/dev/null)
+MPI_LIBS := $(shell pkg-config --libs mpi-c 2>/dev/null || echo -lmpi)
+CPPFLAGS += $(MPI_CFLAGS)
 # No errno from libm and no FP traps: lets GCC vectorise sqrtf and branch-free selects.
 CFLAGS := -std=c11 -Wall -Wextra -fPIC -fopenmp -fno-math-errno -fno-trapping-math \
           $(CFLAGS_OPT) $(CFLAGS_SAN)
-LDLIBS := -lm -ldl -lpthread -ljansson -linih -lz -lcairo -lstb
+LDLIBS := -lm -ldl -lpthread -ljansson -linih -lz -lcairo -lstb $(MPI_LIBS)
 LDFLAGS := -fopenmp $(LDFLAGS_SAN)
 
 LIB_SRC := $(sort $(wildcard src/*/*.c src/backend/cpu/*.c))
@@ -120,6 +125,7 @@ test: all $(TEST_BIN)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	    CX_NUM_THREADS=$${CX_NUM_THREADS:-2} CX_CLI=$(CLI) ./$(TEST_BIN)
+	CX_DIST_QUICK=$(SANITIZE) ASAN_OPTIONS=detect_leaks=0 tests/dist/equivalence $(CLI)
 
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -157,7 +163,7 @@ FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_CFLAGS := -std=c11 -g -O1 -fopenmp -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=all -DCX_NO_CLONES -Iinclude -Isrc -I$(BUILD)/gen \
                -D_GNU_SOURCE -MMD -MP -Wno-pass-failed -Wno-unknown-attributes \
-               $(shell pkg-config --cflags cairo 2>/dev/null)
+               $(shell pkg-config --cflags cairo 2>/dev/null) $(MPI_CFLAGS)
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 .PHONY: fuzz fuzz-build fuzz-replay
 fuzz-build: $(FUZZ_BINS)

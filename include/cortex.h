@@ -491,5 +491,6 @@ cx_status cx_safetensors_save(const char *path, int n, const char *const *names,
 #include "cortex/text.h"
 #include "cortex/autoencoder.h"
 #include "cortex/vision.h"
+#include "cortex/dist.h"
 
 #endif /* CORTEX_H */

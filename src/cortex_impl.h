@@ -250,6 +250,15 @@ int cx__collapse_dims(int ndim, int64_t *shape, int n_ops, int64_t (*strides)[CX
 void cx__rng_fill_u32(cx_rng *r, uint32_t *out, int64_t n);
 /* Fills d[0..n) with N(0, 1) values exactly as cx_randn fills a tensor of n elements. */
 void cx__rng_fill_normal(cx_rng *r, float *d, int64_t n);
+/* Advances r past the next n draws of cx_rng_u32 (a rank's share of a global dropout mask). */
+void cx__rng_skip(cx_rng *r, int64_t n);
+
+/* Called by the backward pass for every leaf tensor that requires a gradient, once that
+ * gradient is final (every op using the leaf has run its backward rule): data-parallel
+ * training starts reducing a bucket of gradients while the rest of backward runs. One hook
+ * per thread; NULL fn removes it. */
+typedef void (*cx__leaf_hook)(cx_tensor *leaf, void *ctx);
+void cx__backward_set_leaf_hook(cx__leaf_hook fn, void *ctx);
 
 /* Reads CX_NUM_THREADS once (also run as a load-time constructor); cheap to call again. */
 void cx__threads_init(void);

@@ -217,6 +217,16 @@ int cli_set_threads(int threads) {
     return CLI_OK;
 }
 
+int cli_join_job(int threads) {
+    if (cx_dist_init(NULL, NULL) != CX_OK) return cli_fail(NULL);
+    const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    int here = local ? atoi(local) : 1;
+    if (threads || getenv("CX_NUM_THREADS") || here <= 1) return CLI_OK;
+    int share = cx_get_num_threads() / here;
+    cx_set_num_threads(share > 0 ? share : 1);
+    return CLI_OK;
+}
+
 const char *cli_class_name(const char *dataset, int cls) {
     static const char *const fashion[] = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
                                           "Coat",        "Sandal",    "Shirt",    "Sneaker",

@@ -60,6 +60,12 @@ double cli_now_s(void); /* monotonic seconds */
 
 /* Applies --threads when given (> 0). */
 int cli_set_threads(int threads);
+/* --distributed: joins the MPI job mpirun started (alone: one process, nothing changes) and,
+ * where neither --threads (threads 0) nor CX_NUM_THREADS says otherwise, shares the cores
+ * among the job's processes on this machine. Call after cli_set_threads. */
+int cli_join_job(int threads);
+/* Whether this process prints results: rank 0 of a distributed run, or a lone process. */
+static inline bool cli_prints(void) { return cx_dist_is_root(); }
 
 /* IMAGE as one input [1, sample shape...] for m: converted to the model's channels and size
  * (C x H x W from its input shape, or a square grey picture for a flat input such as 784),

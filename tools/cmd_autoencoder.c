@@ -21,7 +21,7 @@ typedef struct {
     int64_t batch, latent, limit;
     uint64_t seed;
     float lr, beta, noise;
-    bool json;
+    bool json, distributed;
 } ae_args;
 
 /* The built-in configs of --arch (and --latent), or --encoder and --decoder. */
@@ -80,6 +80,7 @@ static float knn5(cx_autoencoder *ae, const cx_dataset *train, const cx_dataset 
 
 static void report(const ae_args *a, const cx_ae_fit_result *r, float knn, double seconds) {
     const cx_ae_metrics *t = &r->val;
+    if (!cli_prints()) return;
     if (a->json) {
         printf("{\"final\": true, \"epochs\": %d, \"recon_loss\": %.6g, \"kl\": %.6g, "
                "\"loss\": %.6g, \"test_recon_loss\": %.6g, \"test_kl\": %.6g, "
@@ -116,7 +117,7 @@ static int train(const cli_command *cmd, ae_args *a) {
     cx_autoencoder *ae = NULL;
     cx_dataset *train = NULL, *test = NULL;
     cx_ae_fit_params fp = {.batch_size = a->batch, .json = a->json, .checkpoint_path = a->out,
-                           .data_name = a->data};
+                           .data_name = a->data, .distributed = a->distributed};
     int rc = parse_progress(a->progress, &fp.progress);
     if (rc != CLI_OK) return rc;
     if (a->resume) {
@@ -154,7 +155,7 @@ static int train(const cli_command *cmd, ae_args *a) {
         train = head;
     }
     cx_ae_params p = cx_autoencoder_params(ae);
-    if (!a->json) {
+    if (!a->json && cli_prints()) {
         int64_t lat[CX_MAX_DIMS];
         char shape[64] = "";
         int nd = cx_autoencoder_latent_shape(ae, lat);
@@ -170,8 +171,10 @@ static int train(const cli_command *cmd, ae_args *a) {
     }
     cx_ae_fit_result r;
     if (cx_autoencoder_fit(ae, o, train, test, &fp, &r) != CX_OK) goto fail;
-    float knn = knn5(ae, train, test);
-    if (a->out_dir && cli_ae_pictures(ae, test, a->data, a->out_dir, state.seed) != CLI_OK)
+    /* every rank holds the same model: rank 0 alone measures the latents and draws */
+    float knn = cli_prints() ? knn5(ae, train, test) : NAN;
+    if (a->out_dir && cli_prints() &&
+        cli_ae_pictures(ae, test, a->data, a->out_dir, state.seed) != CLI_OK)
         goto done;
     report(a, &r, knn, cli_now_s() - t0);
     rc = CLI_OK;
@@ -284,6 +287,8 @@ static int ae_main(cx_ae_kind kind, int argc, char **argv) {
         {"--out-dir", OPT_STRING, &a.out_dir, "DIR", "write the pictures there at the end"},
         {"--progress", OPT_STRING, &a.progress, "MODE", "auto|bar|lines|none (default auto)"},
         {"--json", OPT_FLAG, &a.json, NULL, "one JSON object per epoch and a final one"},
+        {"--distributed", OPT_FLAG, &a.distributed, NULL,
+         "under mpirun -np N: data-parallel, --batch per rank, rank 0 writes (alone: no-op)"},
     };
     cli_command cmd = {
         .name = name,
@@ -324,6 +329,7 @@ static int ae_main(cx_ae_kind kind, int argc, char **argv) {
     if (!(a.noise >= 0 && a.noise <= 10) || !(a.beta >= 0 && a.beta <= 1e6f))
         return cli_usage_error("%s: --noise must be 0 to 10 and --beta 0 to 1e6", name);
     if ((rc = cli_set_threads(a.threads)) != CLI_OK) return rc;
+    if (a.distributed && (rc = cli_join_job(a.threads)) != CLI_OK) return rc;
     return train(&cmd, &a);
 }
 

@@ -106,7 +106,7 @@ static int text_train(int argc, char **argv) {
     float lr = 2e-3f, clip = 5.0f, time_limit = 0, val_fraction = 0.05f, dropout = 0,
           lr_decay = 1;
     uint64_t seed = 1;
-    bool json = false;
+    bool json = false, distributed = false;
     cli_option options[] = {
         {"--arch", OPT_STRING, &arch, "lstm|gru|rnn", "the recurrent layer (default lstm)"},
         {"--layers", OPT_INT64, &layers, "N", "stacked recurrent layers (default 2)"},
@@ -134,6 +134,8 @@ static int text_train(int argc, char **argv) {
         {"--json", OPT_FLAG, &json, NULL,
          "one JSON object per epoch and a final one (bits per token = per character)"},
         {"--out", OPT_STRING, &out, "MODEL", "the model file to write (required)"},
+        {"--distributed", OPT_FLAG, &distributed, NULL,
+         "under mpirun -np N: data-parallel, --batch streams per rank, rank 0 writes"},
     };
     cli_command cmd = {.name = "text train",
                        .usage = "CORPUS --out MODEL [options]",
@@ -162,6 +164,7 @@ static int text_train(int argc, char **argv) {
         return cli_usage_error("text train: --dropout %g, --lr-decay %g; the dropout must be "
                                "in [0, 1) and the decay in (0, 1]", dropout, lr_decay);
     if ((rc = cli_set_threads(threads)) != CLI_OK) return rc;
+    if (distributed && (rc = cli_join_job(threads)) != CLI_OK) return rc;
     cx_optim_kind kind;
     if (cx_optim_kind_parse(optimizer, &kind) != CX_OK) return cli_usage_error("%s", cx_last_error());
     char *text = NULL;
@@ -188,19 +191,21 @@ static int text_train(int argc, char **argv) {
     }
     rc = CLI_FAIL;
     if (o) {
-        if (!json)
+        if (!json && cli_prints())
             printf("corpus %s: %lld tokens, vocabulary of %lld; model of %lld parameters\n",
                    pos[0], (long long)cx_tensor_numel(ids), (long long)cx_vocab_size(v),
                    (long long)cx_model_num_params(m));
         cx_text_train_params tp = {.seq = seq, .batch = batch, .epochs = epochs,
                                    .max_seconds = time_limit, .clip_norm = clip,
                                    .val_fraction = val_fraction, .lr_decay = lr_decay,
-                                   .seed = seed, .json = json,
-                                   .checkpoint_path = out};
+                                   .seed = seed, .json = json, .checkpoint_path = out,
+                                   .distributed = distributed};
         cx_text_train_result r;
         if (cx_text_train(m, o, v, ids, &tp, &r) == CX_OK) {
             bool chars = cx_vocab_kind(v) == CX_TOKENS_CHARS;
-            if (json)
+            if (!cli_prints())
+                ;
+            else if (json)
                 printf("{\"final\": true, \"epochs\": %d, \"steps\": %lld, \"seconds\": %.1f, "
                        "\"tokens_per_s\": %.0f, \"train_bits\": %.4f, \"%s\": %.4f, "
                        "\"best_epoch\": %d, \"last_val_bits\": %.4f, \"vocab\": %lld, "

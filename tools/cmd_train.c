@@ -2,6 +2,8 @@
  * cmd_train.c - `cortex train CONFIG --data NAME|PATH ...`: builds the model from its config
  * (or continues a checkpoint with --resume), trains it, reports validation figures after each
  * epoch and the test figures at the end, and saves a checkpoint after every epoch (--out).
+ * With --distributed under mpirun, the ranks train one model data-parallel (cortex/dist.h)
+ * and rank 0 alone prints and writes files.
  */
 #include "cli.h"
 
@@ -10,11 +12,11 @@
 
 typedef struct {
     const char *data, *optimizer, *out, *resume, *plot, *schedule, *progress, *init_from;
-    int epochs, threads, patience, step_size, freeze;
+    int epochs, threads, patience, step_size, freeze, bucket_kb;
     int64_t batch, limit, shift;
     uint64_t seed;
     float lr, momentum, weight_decay, val_split, clip_norm, gamma, eta_min, rotate, zoom;
-    bool json, restore_best, strict_init, standardize, detect_anomaly;
+    bool json, restore_best, strict_init, standardize, detect_anomaly, distributed;
 } train_args;
 
 /* The optimizer for a fresh run: the kind's defaults with what the command line changed. */
@@ -41,7 +43,8 @@ static int transfer(const train_args *a, cx_model *m) {
                          : cx_last_status();
         cx_safetensors_close(f);
         if (st != CX_OK) return cli_fail(NULL);
-        if (!a->json) printf("initialised %d tensors from %s\n%s", loaded, a->init_from, report);
+        if (!a->json && cli_prints())
+            printf("initialised %d tensors from %s\n%s", loaded, a->init_from, report);
     }
     if (a->freeze != INT32_MIN && cx_model_freeze(m, a->freeze) != CX_OK)
         return cli_usage_error("train --freeze: %s", cx_last_error());
@@ -78,6 +81,7 @@ static int parse_progress(const char *name, cx_progress *p) {
 /* The final report: test figures as a line or a JSON object. */
 static void report(const train_args *a, const cx_fit_result *r, const cx_metrics *test,
                    double seconds) {
+    if (!cli_prints()) return;
     if (a->json) {
         printf("{\"final\": true, \"epochs\": %d, \"loss\": %.6g, ", r->epochs_run, r->train.loss);
         printf(isnan(r->train.accuracy) ? "\"accuracy\": null, " : "\"accuracy\": %.6g, ",
@@ -88,6 +92,8 @@ static void report(const train_args *a, const cx_fit_result *r, const cx_metrics
         printf("\"test_loss\": %.6g, ", test->loss);
         printf(isnan(test->accuracy) ? "\"test_accuracy\": null, " : "\"test_accuracy\": %.6g, ",
                test->accuracy);
+        if (cx_dist_size() > 1)
+            printf("\"ranks\": %d, \"allreduce_wait_s\": %.4g, ", cx_dist_size(), r->sync_wait_s);
         printf("\"best_epoch\": %d, \"stopped_early\": %s, \"images_per_s\": %.6g, "
                "\"seconds\": %.3f}\n",
                r->best_epoch, r->stopped_early ? "true" : "false", r->images_per_s, seconds);
@@ -158,18 +164,24 @@ static int run(const cli_command *cmd, train_args *a, const char *config) {
                         .resume = a->resume ? &state : NULL,
                         .normalisation = a->resume ? state.normalisation : (cx_loader_params){0}};
     fp.data_name = a->data;
+    fp.distributed = a->distributed;
+    fp.bucket_bytes = a->bucket_kb ? (int64_t)a->bucket_kb * 1024 : -1;
     if (!a->resume && (rc = input_pipeline(a, fit_set, &fp.normalisation)) != CLI_OK) goto done;
     rc = CLI_FAIL;
     if ((rc = parse_schedule(a, a->epochs, &fp.schedule)) != CLI_OK) goto done;
     if ((rc = parse_progress(a->progress, &fp.progress)) != CLI_OK) goto done;
     rc = CLI_FAIL;
-    if (!a->json) {
+    if (!a->json && cli_prints()) {
         const cx_loader_params *n = &fp.normalisation;
         printf("training %s on %s: %lld samples, validating on %lld%s, %s, batch %lld, %d "
                "epochs\n",
                a->resume ? a->resume : config, a->data, (long long)cx_dataset_size(fit_set),
                (long long)cx_dataset_size(val), val == test ? " (the test split)" : "",
                cx_optim_kind_name(cx_optim_kind_of(o)), (long long)a->batch, a->epochs);
+        if (cx_dist_size() > 1)
+            printf("distributed: %d ranks x batch %lld = global batch %lld, %d threads each\n",
+                   cx_dist_size(), (long long)a->batch, (long long)a->batch * cx_dist_size(),
+                   cx_get_num_threads());
         if (n->shift || n->rotate || n->zoom)
             printf("augmenting: shift %lld px, rotate %g degrees, zoom %g\n", (long long)n->shift,
                    (double)n->rotate, (double)n->zoom);
@@ -177,7 +189,9 @@ static int run(const cli_command *cmd, train_args *a, const char *config) {
     cx_fit_result r;
     if (cx_fit(m, o, fit_set, val, &fp, &r) != CX_OK) goto fail;
     cx_metrics tm;
-    if (cx_evaluate(m, test, 256, &fp.normalisation, &tm) != CX_OK) goto fail;
+    if ((a->distributed ? cx_evaluate_sharded(m, test, 256, &fp.normalisation, &tm)
+                        : cx_evaluate(m, test, 256, &fp.normalisation, &tm)) != CX_OK)
+        goto fail;
     report(a, &r, &tm, cli_now_s() - t0);
     rc = CLI_OK;
     goto done;
@@ -201,7 +215,8 @@ int cmd_train(int argc, char **argv) {
                     .seed = 42,
                     .schedule = "constant",
                     .gamma = 0.1f,
-                    .progress = "auto"};
+                    .progress = "auto",
+                    .bucket_kb = 1024};
     cli_option options[] = {
         {"--data", OPT_STRING, &a.data, "NAME|DIR",
          "mnist, fashion-mnist or a directory of IDX files"},
@@ -242,6 +257,11 @@ int cmd_train(int argc, char **argv) {
         {"--json", OPT_FLAG, &a.json, NULL, "one JSON object per epoch and a final one"},
         {"--detect-anomaly", OPT_FLAG, &a.detect_anomaly, NULL,
          "check every op's output and gradients for NaN/inf and name the first (slower)"},
+        {"--distributed", OPT_FLAG, &a.distributed, NULL,
+         "under mpirun -np N: data-parallel, --batch per rank, rank 0 writes (alone: no-op)"},
+        {"--bucket-kb", OPT_INT, &a.bucket_kb, "K",
+         "--distributed: gradient buckets of K KiB reduced during backward (default 1024; 0: "
+         "one, after backward)"},
     };
     cli_command cmd = {
         .name = "train",
@@ -266,7 +286,10 @@ int cmd_train(int argc, char **argv) {
     if (!a.data) return cli_usage_error("train: needs --data NAME|DIR (e.g. --data mnist)");
     if (a.epochs < 1 || a.batch < 1)
         return cli_usage_error("train: --epochs and --batch must be at least 1");
+    if (a.bucket_kb < 0 || a.bucket_kb > (1 << 21))
+        return cli_usage_error("train --bucket-kb: %d is not in 0..2097152", a.bucket_kb);
     if ((rc = cli_set_threads(a.threads)) != CLI_OK) return rc;
+    if (a.distributed && (rc = cli_join_job(a.threads)) != CLI_OK) return rc;
     cx_set_detect_anomaly(a.detect_anomaly);
     return run(&cmd, &a, pos[0]);
 }

@@ -78,8 +78,15 @@ int main(int argc, char **argv) {
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) name = "help";
     if (strcmp(name, "--version") == 0) name = "version";
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (strcmp(name, commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(name, commands[i].name) != 0) continue;
+        int rc = commands[i].run(argc - 1, argv + 1);
+        /* a distributed command that failed on one rank may leave the others waiting in a
+         * collective: end them all */
+        if (rc != 0 && cx_dist_size() > 1) cx_dist_abort(rc);
+        cx_dist_finalize();
+        return rc;
+    }
     fprintf(stderr, "cortex: error: unknown command '%s'; commands:", argv[1]);
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(stderr, " %s", commands[i].name);

@@ -147,6 +147,11 @@ typedef struct {
  * a time; the noise and eps come from a generator seeded with seed, so the figures repeat. */
 cx_status cx_autoencoder_evaluate(cx_autoencoder *ae, const cx_dataset *d, int64_t batch,
                                   uint64_t seed, cx_ae_metrics *out);
+/* The same over all ranks of a distributed run (cortex/dist.h), each evaluating its part of
+ * global batches of batch samples (batch / ranks each) with the draws one process would
+ * make; every rank receives the totals. One process: cx_autoencoder_evaluate. */
+cx_status cx_autoencoder_evaluate_sharded(cx_autoencoder *ae, const cx_dataset *d,
+                                          int64_t batch, uint64_t seed, cx_ae_metrics *out);
 
 typedef struct {
     int epochs;           /* total epochs (a resumed run goes on up to this) */
@@ -158,6 +163,10 @@ typedef struct {
     const char *checkpoint_path; /* saved after every epoch when set */
     cx_train_state *resume;      /* continue from this state (from cx_autoencoder_load) */
     const char *data_name;       /* the training data's name, kept in checkpoints */
+    /* Data-parallel over the ranks of an MPI job, as cx_fit_params.distributed: batch_size
+     * per rank, noise, eps and dropout drawn per global sample, evaluation sharded, rank 0
+     * alone logs and writes the checkpoint. */
+    bool distributed;
 } cx_ae_fit_params;
 
 typedef struct {

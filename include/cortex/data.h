@@ -91,6 +91,11 @@ typedef struct {
      * source. All 0: none. shift below H and W, rotate in [0, 180], zoom in [0, 1). */
     int64_t shift;
     float rotate, zoom;
+    /* Data-parallel training (0 and 0: not sharded): process shard_rank of shard_count takes
+     * its contiguous part of every global batch of batch_size x shard_count samples, in the
+     * order one process would use (the last, partial global batch in parts of
+     * ceil(size / shard_count), so the last parts may be smaller or empty; rank 0's never is). */
+    int shard_rank, shard_count;
 } cx_loader_params;
 
 typedef struct cx_loader cx_loader;
@@ -105,8 +110,12 @@ int64_t cx_loader_num_batches(const cx_loader *l);
 void cx_loader_start_epoch(cx_loader *l, int epoch);
 /* The next batch: *x f32 [B, sample shape...], *y i32 [B] (NULL without labels). The tensors
  * are owned by the loader and overwritten by the next call (no allocation per batch).
- * Returns false at the end of the epoch. */
+ * Returns false at the end of the epoch. Sharded, a process's part of the last global batch
+ * may be empty: true with *x and *y NULL. */
 bool cx_loader_next(cx_loader *l, cx_tensor **x, cx_tensor **y);
+/* Where the batch cx_loader_next returned last lies in its global batch: rows
+ * [*offset, *offset + B) of *global (0 and B when not sharded); for cx_model_set_batch_shard. */
+void cx_loader_shard_rows(const cx_loader *l, int64_t *offset, int64_t *global);
 
 /* ---- image files ---- */
 

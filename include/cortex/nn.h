@@ -228,6 +228,12 @@ bool cx_model_training(const cx_model *m);
  * state goes into checkpoints so training resumes exactly. */
 cx_rng *cx_model_rng(cx_model *m);
 void cx_model_seed(cx_model *m, uint64_t seed);
+/* Data-parallel training: the batches m runs next are rows [offset, offset + rows) of global
+ * batches of total rows (rows = each batch's first dimension). Dropout then draws the masks a
+ * single process would draw for the whole global batch and uses its rows only, so N processes
+ * train exactly as one process with N times the batch. total 0 (the default) ends sharding.
+ * CX_ERR_ARG for a negative offset or total. */
+cx_status cx_model_set_batch_shard(cx_model *m, int64_t offset, int64_t total);
 
 /* Output of the whole model for a batch x (shape [N, sample shape...], f32; i32 token ids for
  * a model that starts with an embedding; any length T > 0 where the input shape says none),

@@ -63,6 +63,11 @@ typedef struct cx_text_loader cx_text_loader;
 /* ids: i32 [n] (copied). CX_ERR_ARG if batch or seq < 1 or the stream is too short for one
  * batch (needs batch * seq + 1 ids). */
 cx_text_loader *cx_text_loader_new(cx_tensor *ids, int64_t batch, int64_t seq);
+/* Data-parallel: the stream is cut into ranks x batch streams, as cx_text_loader_new(ids,
+ * ranks x batch, seq) would, and this loader gives streams [rank x batch, (rank + 1) x batch)
+ * of each of its batches. */
+cx_text_loader *cx_text_loader_new_shard(cx_tensor *ids, int64_t batch, int64_t seq, int rank,
+                                         int ranks);
 void cx_text_loader_free(cx_text_loader *l);
 int64_t cx_text_loader_num_batches(const cx_text_loader *l);
 void cx_text_loader_rewind(cx_text_loader *l);
@@ -112,6 +117,10 @@ typedef struct {
     FILE *out;           /* progress (default stdout) */
     const char *checkpoint_path; /* when set, saved after every epoch whose validation is
                                   * the best so far */
+    /* Data-parallel over the ranks of an MPI job (cortex/dist.h): batch streams per rank,
+     * gradients averaged, every rank validating on the whole held-out text (it is small),
+     * rank 0 alone printing and writing the checkpoint. */
+    bool distributed;
 } cx_text_train_params;
 
 #define CX_TEXT_VAL_PLACES 20

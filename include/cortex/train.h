@@ -62,6 +62,11 @@ typedef struct {
 /* Loss and accuracy of m (in evaluation mode, no gradients) over d, batch_size at a time. */
 cx_status cx_evaluate(cx_model *m, const cx_dataset *d, int64_t batch_size,
                       const cx_loader_params *normalisation, cx_metrics *out);
+/* The same over all ranks of a distributed run (cortex/dist.h; every rank calls it with the
+ * same d): each evaluates its part, and every rank receives the totals. One process: the
+ * same as cx_evaluate. */
+cx_status cx_evaluate_sharded(cx_model *m, const cx_dataset *d, int64_t batch_size,
+                              const cx_loader_params *normalisation, cx_metrics *out);
 
 typedef enum {
     CX_PROGRESS_AUTO = 0, /* a bar on a terminal, plain lines otherwise */
@@ -87,7 +92,16 @@ typedef struct {
     const char *plot_path;       /* loss-curve PNG written at the end when set */
     cx_train_state *resume;      /* continue from this state (from cx_checkpoint_load) */
     const char *data_name;       /* the training data's name ("mnist"), kept in checkpoints */
+    /* Data-parallel over the ranks of an MPI job (cortex/dist.h; a no-op alone): batch_size
+     * is per rank, each global batch of batch_size x ranks samples is split between them,
+     * and rank 0 alone writes checkpoint, chart and progress. Every rank calls cx_fit with
+     * the same arguments (the same data, seed and model config). */
+    bool distributed;
+    int64_t bucket_bytes; /* gradient buckets (0: CX_FIT_BUCKET_BYTES; < 0: one, after
+                           * backward, with no overlap) */
 } cx_fit_params;
+
+#define CX_FIT_BUCKET_BYTES ((int64_t)1 << 20)
 
 typedef struct {
     int epochs_run;     /* epochs completed in all, counting resumed ones */
@@ -96,6 +110,8 @@ typedef struct {
     int best_epoch;
     float images_per_s; /* training throughput of the last epoch */
     bool stopped_early;
+    double sync_wait_s; /* distributed: seconds waiting for gradient reductions after backward,
+                         * all epochs (what overlapping with backward did not hide) */
 } cx_fit_result;
 
 /* Trains m with o on train, validating on val (may be NULL) after every epoch. The numeric

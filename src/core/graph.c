@@ -106,6 +106,13 @@ static _Thread_local cx_tensor **order;    /* post-order of the graph */
 static _Thread_local cx_tensor **stack;    /* DFS stack */
 static _Thread_local int *stack_next;      /* next input to visit, per stack entry */
 static _Thread_local size_t work_cap;
+static _Thread_local cx__leaf_hook leaf_hook;
+static _Thread_local void *leaf_hook_ctx;
+
+void cx__backward_set_leaf_hook(cx__leaf_hook fn, void *ctx) {
+    leaf_hook = fn;
+    leaf_hook_ctx = ctx;
+}
 static atomic_uint_fast64_t visit_stamp;
 
 static bool grow_work(size_t need) {
@@ -215,6 +222,8 @@ cx_status cx_backward_grad(cx_tensor *t, cx_tensor *grad) {
     }
     for (size_t k = n; k-- > 0;) {
         cx_tensor *x = order[k];
+        /* order is topological: every op using leaf x comes after it, so has already run */
+        if (!x->node && leaf_hook) leaf_hook(x, leaf_hook_ctx);
         if (!x->node || !x->grad) continue;
         st = x->node->op->backward(x->node, x, cx__f32(x->grad));
         if (st == CX_OK) st = cx__anomaly_check_backward(x->node);

@@ -212,11 +212,43 @@ cx_tensor *cx_autoencoder_sample(cx_autoencoder *ae, int64_t n, cx_rng *rng) {
     return y;
 }
 
+void cx__ae_set_batch_shard(cx_autoencoder *ae, int64_t offset, int64_t total) {
+    ae->shard_offset = total > 0 ? offset : 0;
+    ae->shard_total = total > 0 ? total : 0;
+    cx_model_set_batch_shard(ae->enc, ae->shard_offset, ae->shard_total);
+    cx_model_set_batch_shard(ae->dec, ae->shard_offset, ae->shard_total);
+}
+
+/* N(0, 1) values of shape [rows, ...] from rng; sharded, the rows of a draw for the whole
+ * global batch that are this batch's, so the split does not change any sample's values. */
+static cx_tensor *randn_rows(const cx_autoencoder *ae, cx_rng *rng, int ndim,
+                             const int64_t *shape) {
+    if (ae->shard_total <= 0) return cx_randn(rng, ndim, shape);
+    if (ae->shard_offset + shape[0] > ae->shard_total) {
+        cx__error(CX_ERR_ARG, "autoencoder: rows %lld..%lld lie outside the global batch of %lld",
+                  (long long)ae->shard_offset, (long long)(ae->shard_offset + shape[0]),
+                  (long long)ae->shard_total);
+        return NULL;
+    }
+    int64_t global[CX_MAX_DIMS];
+    memcpy(global, shape, (size_t)ndim * sizeof *global);
+    global[0] = ae->shard_total;
+    cx_tensor *all = cx_randn(rng, ndim, global);
+    cx_tensor *own = all ? cx__tensor_empty(CX_DTYPE_F32, ndim, shape) : NULL;
+    if (own) {
+        int64_t row = cx__numel(ndim - 1, shape + 1);
+        memcpy(cx__f32(own), cx__f32(all) + ae->shard_offset * row,
+               (size_t)(shape[0] * row) * sizeof(float));
+    }
+    cx_tensor_free(all);
+    return own;
+}
+
 cx_tensor *cx_autoencoder_add_noise(cx_autoencoder *ae, cx_tensor *x, cx_rng *rng) {
     if (!check_ae(ae, "cx_autoencoder_add_noise") || !cx__check("cx_autoencoder_add_noise", "x", x))
         return NULL;
     if (ae->p.noise <= 0) return cx__tensor_retain(x), x;
-    cx_tensor *e = cx_randn(rng, x->ndim, x->shape);
+    cx_tensor *e = randn_rows(ae, rng, x->ndim, x->shape);
     cx_tensor *s = cx_mul_scalar(e, ae->p.noise), *y = cx_add(x, s);
     cx_tensor *out = cx_clamp(y, 0.0f, 1.0f);
     cx_tensor_free(e);
@@ -226,9 +258,10 @@ cx_tensor *cx_autoencoder_add_noise(cx_autoencoder *ae, cx_tensor *x, cx_rng *rn
 }
 
 /* z = mu + exp(logvar / 2) * eps, eps ~ N(0, 1) from rng. */
-static cx_tensor *reparameterise(cx_tensor *mu, cx_tensor *logvar, cx_rng *rng) {
+static cx_tensor *reparameterise(const cx_autoencoder *ae, cx_tensor *mu, cx_tensor *logvar,
+                                 cx_rng *rng) {
     cx_tensor *half = cx_mul_scalar(logvar, 0.5f), *sigma = cx_exp(half);
-    cx_tensor *eps = mu ? cx_randn(rng, mu->ndim, mu->shape) : NULL;
+    cx_tensor *eps = mu ? randn_rows(ae, rng, mu->ndim, mu->shape) : NULL;
     cx_tensor *noise = cx_mul(sigma, eps), *z = cx_add(mu, noise);
     cx_tensor *tmp[] = {half, sigma, eps, noise};
     for (int i = 0; i < 4; i++) cx_tensor_free(tmp[i]);
@@ -253,7 +286,7 @@ cx_tensor *cx_autoencoder_loss(cx_autoencoder *ae, cx_tensor *x_in, cx_tensor *x
     cx_tensor *code = encode(ae, x_in, ae->p.kind == CX_AE_VARIATIONAL ? &logvar : NULL);
     cx_tensor *z = code;
     if (code && logvar) {
-        z = reparameterise(code, logvar, rng);
+        z = reparameterise(ae, code, logvar, rng);
         kl = cx_kl_normal(code, logvar, CX_REDUCTION_MEAN);
         if (!kl) cx_tensor_free(z), z = NULL;
     }

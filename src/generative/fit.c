@@ -7,6 +7,10 @@
  * own buffers, so steady-state steps allocate nothing. A resumed run continues exactly: the
  * shuffling depends only on (seed, epoch), and the generators of noise, eps and dropout come
  * back from the checkpoint.
+ *
+ * Distributed (params->distributed in an MPI job): as cx_fit (src/train/fit.c), with both
+ * networks' gradients averaged in one cx_grad_sync and the noise and eps of every global
+ * sample drawn as one process would draw them.
  */
 #include "generative/generative_impl.h"
 #include "train/train_impl.h" /* defines: progress bar, cx__now_s, cx__json_number */
@@ -15,21 +19,37 @@
 #include <string.h>
 
 /* Samples as 0..1: u8 / 255 (the loader's default scale), f32 as they are. */
-static cx_loader *make_loader(const cx_dataset *d, int64_t batch, bool shuffle, uint64_t seed) {
+static cx_loader *make_loader(const cx_dataset *d, int64_t batch, bool shuffle, uint64_t seed,
+                              bool sharded) {
     cx_loader_params lp = {.batch_size = batch, .shuffle = shuffle, .seed = seed};
+    if (sharded) lp.shard_rank = cx_dist_rank(), lp.shard_count = cx_dist_size();
     return cx_loader_new(d, &lp);
 }
 
-/* Adds a batch's terms (means over it) weighted by its size b. */
-static void add_terms(cx_ae_terms *sum, const cx_ae_terms *t, int64_t b) {
-    sum->recon += t->recon * (float)b;
-    sum->kl += t->kl * (float)b;
-    sum->total += t->total * (float)b;
+/* A batch's figures weighted by its rows, summed over ranks when distributed; [7]: whether
+ * a rank failed. */
+enum { SUM_RECON, SUM_KL, SUM_TOTAL, SUM_MSE, SUM_INPUT_MSE, SUM_SAMPLES, SUM_FAILED, N_SUMS };
+
+/* Shares st and the sums with every rank: CX_OK only if every rank's step worked. */
+static cx_status share_sums(bool dist, cx_status st, double *sums, const char *who) {
+    if (!dist) return st;
+    sums[SUM_FAILED] = st != CX_OK;
+    cx_status sum = cx_dist_sum_f64(sums, N_SUMS);
+    if (st != CX_OK) return st;
+    if (sum != CX_OK) return sum;
+    if (sums[SUM_FAILED] > 0)
+        return cx__error(CX_ERR_DEVICE, "%s: another rank failed (its message says why)", who);
+    return CX_OK;
 }
 
-static void mean_terms(cx_ae_terms *t, int64_t n) {
-    float k = n > 0 ? 1.0f / (float)n : NAN;
-    t->recon *= k, t->kl *= k, t->total *= k;
+static void metrics_from_sums(const double *sums, cx_ae_metrics *out, bool noise) {
+    double n = sums[SUM_SAMPLES];
+    out->samples = (int64_t)n;
+    out->terms = (cx_ae_terms){(float)(sums[SUM_RECON] / n), (float)(sums[SUM_KL] / n),
+                               (float)(sums[SUM_TOTAL] / n)};
+    out->mse = n > 0 ? (float)(sums[SUM_MSE] / n) : NAN;
+    out->input_mse = noise && n > 0 ? (float)(sums[SUM_INPUT_MSE] / n) : NAN;
+    if (n <= 0) out->terms = (cx_ae_terms){NAN, NAN, NAN};
 }
 
 /* Mean squared error between a and b (same elements), as a float. */
@@ -42,21 +62,27 @@ static float mse_of(cx_tensor *a, cx_tensor *b) {
     return v;
 }
 
-cx_status cx_autoencoder_evaluate(cx_autoencoder *ae, const cx_dataset *d, int64_t batch,
-                                  uint64_t seed, cx_ae_metrics *out) {
+static cx_status evaluate(cx_autoencoder *ae, const cx_dataset *d, int64_t batch,
+                          uint64_t seed, bool dist, cx_ae_metrics *out) {
     if (!ae || !d || !out || batch < 1)
         return cx__error(CX_ERR_ARG, "cx_autoencoder_evaluate: NULL argument or batch < 1");
     *out = (cx_ae_metrics){.input_mse = NAN};
-    cx_loader *l = make_loader(d, batch, false, 0);
+    int ranks = dist ? cx_dist_size() : 1;
+    int64_t own = batch / ranks > 0 ? batch / ranks : 1; /* global batches of batch */
+    cx_loader *l = make_loader(d, own, false, 0, dist);
     cx_arena *arena = cx_arena_new(0);
     cx_rng *rng = cx_rng_new(seed);
     cx_status st = l && arena && rng ? CX_OK : cx_last_status();
     cx_autoencoder_set_training(ae, false);
     cx_no_grad_begin();
-    double mse = 0, input_mse = 0;
+    double sums[N_SUMS] = {0};
     cx_tensor *x, *y;
     if (st == CX_OK) cx_loader_start_epoch(l, 0);
     while (st == CX_OK && cx_loader_next(l, &x, &y)) {
+        int64_t offset, global;
+        cx_loader_shard_rows(l, &offset, &global);
+        if (dist) cx__ae_set_batch_shard(ae, offset, global);
+        if (!x) continue; /* an empty part, of the last batch: no draws follow */
         cx_arena_begin(arena);
         int64_t b = cx_tensor_dim(x, 0);
         cx_ae_terms t;
@@ -66,23 +92,35 @@ cx_status cx_autoencoder_evaluate(cx_autoencoder *ae, const cx_dataset *d, int64
         if (!rec) {
             st = cx_last_status();
         } else {
-            add_terms(&out->terms, &t, b);
-            mse += (double)mse_of(rec, x) * (double)b;
-            if (ae->p.noise > 0) input_mse += (double)mse_of(x_in, x) * (double)b;
-            out->samples += b;
+            sums[SUM_RECON] += (double)t.recon * (double)b;
+            sums[SUM_KL] += (double)t.kl * (double)b;
+            sums[SUM_TOTAL] += (double)t.total * (double)b;
+            sums[SUM_MSE] += (double)mse_of(rec, x) * (double)b;
+            if (ae->p.noise > 0) sums[SUM_INPUT_MSE] += (double)mse_of(x_in, x) * (double)b;
+            sums[SUM_SAMPLES] += (double)b;
         }
         cx_tensor_free(x_in); /* without noise a reference to the loader's x */
         cx_arena_end(arena);
         cx_arena_reset(arena);
     }
+    cx__ae_set_batch_shard(ae, 0, 0);
     cx_no_grad_end();
-    mean_terms(&out->terms, out->samples);
-    out->mse = out->samples ? (float)(mse / (double)out->samples) : NAN;
-    if (ae->p.noise > 0 && out->samples) out->input_mse = (float)(input_mse / (double)out->samples);
     cx_rng_free(rng);
     cx_arena_free(arena);
     cx_loader_free(l);
+    st = share_sums(dist, st, sums, "autoencoder evaluate");
+    if (st == CX_OK) metrics_from_sums(sums, out, ae->p.noise > 0);
     return st;
+}
+
+cx_status cx_autoencoder_evaluate(cx_autoencoder *ae, const cx_dataset *d, int64_t batch,
+                                  uint64_t seed, cx_ae_metrics *out) {
+    return evaluate(ae, d, batch, seed, false, out);
+}
+
+cx_status cx_autoencoder_evaluate_sharded(cx_autoencoder *ae, const cx_dataset *d,
+                                          int64_t batch, uint64_t seed, cx_ae_metrics *out) {
+    return evaluate(ae, d, batch, seed, cx_dist_size() > 1, out);
 }
 
 /* ---- fit ---- */
@@ -93,53 +131,101 @@ typedef struct {
     const cx_ae_fit_params *p;
     cx_loader *loader;
     cx_arena *arena;
+    bool dist, root;    /* distributed over more than one rank; rank 0 (or alone) */
+    cx_grad_sync *sync; /* dist: both networks' gradients */
+    cx_tensor *dummy;   /* dist: one zero sample, run when this rank's part is empty */
 } ae_run;
 
-static cx_status train_step(ae_run *r, int epoch, int64_t step, cx_tensor *x, cx_ae_terms *t) {
+/* Noise, loss and backward on this rank's batch x (NULL: an empty part); adds the batch's
+ * terms, weighted by its rows, to sums. */
+static cx_status forward_backward(ae_run *r, const char *who, cx_tensor *x, double *sums) {
     cx_autoencoder *ae = r->ae;
     cx_status st = CX_OK;
-    cx_arena_begin(r->arena);
+    int64_t b = x ? cx_tensor_dim(x, 0) : 0, offset = 0, global = b;
     cx_model_zero_grad(ae->enc);
     cx_model_zero_grad(ae->dec);
-    cx_tensor *x_in = cx_autoencoder_add_noise(ae, x, ae->rng);
-    cx_tensor *loss = x_in ? cx_autoencoder_loss(ae, x_in, x, ae->rng, t) : NULL;
-    if (!loss)
-        st = cx_last_status();
-    else if (!isfinite(t->total))
-        st = cx__error(CX_ERR_ARG, "autoencoder fit: epoch %d step %lld: the loss is %s "
-                       "(reconstruction %g, KL %g); training stopped (lower the learning rate)",
-                       epoch + 1, (long long)step, isnan(t->total) ? "NaN" : "infinite",
-                       t->recon, t->kl);
-    else if ((st = cx_backward(loss)) == CX_OK)
-        st = cx_optim_step(r->o);
+    if (r->dist) {
+        cx_loader_shard_rows(r->loader, &offset, &global);
+        cx__ae_set_batch_shard(ae, x ? offset : global - 1, global);
+        st = cx_grad_sync_begin(r->sync, b, global);
+    }
+    /* an empty part: one dummy row makes the draws a real part would (see src/train/fit.c) */
+    bool dummy = !x && r->dist;
+    if (dummy) cx_no_grad_begin();
+    cx_tensor *in = x ? x : r->dummy, *x_in = NULL;
+    cx_ae_terms t;
+    if (st == CX_OK && in) {
+        x_in = cx_autoencoder_add_noise(ae, in, ae->rng);
+        cx_tensor *loss = x_in ? cx_autoencoder_loss(ae, x_in, in, ae->rng, &t) : NULL;
+        if (!loss)
+            st = cx_last_status();
+        else if (dummy)
+            ;
+        else if (!isfinite(t.total))
+            st = cx__error(CX_ERR_ARG, "%s: the loss is %s (reconstruction %g, KL %g); training "
+                           "stopped (lower the learning rate)", who,
+                           isnan(t.total) ? "NaN" : "infinite", t.recon, t.kl);
+        else
+            st = cx_backward(loss);
+        cx_tensor_free(loss);
+    }
+    if (dummy) cx_no_grad_end();
     cx_tensor_free(x_in); /* without noise a reference to the loader's x */
+    if (st == CX_OK && x) {
+        sums[SUM_RECON] = (double)t.recon * (double)b;
+        sums[SUM_KL] = (double)t.kl * (double)b;
+        sums[SUM_TOTAL] = (double)t.total * (double)b;
+        sums[SUM_SAMPLES] = (double)b;
+    }
+    if (!r->dist) return st;
+    cx__ae_set_batch_shard(ae, 0, 0);
+    cx_status sync = cx_grad_sync_end(r->sync);
+    return share_sums(true, st == CX_OK ? sync : st, sums, who);
+}
+
+static cx_status train_step(ae_run *r, int epoch, int64_t step, cx_tensor *x, double *sums) {
+    char who[80];
+    snprintf(who, sizeof who, "autoencoder fit: epoch %d step %lld", epoch + 1, (long long)step);
+    double add[N_SUMS] = {0};
+    cx_arena_begin(r->arena);
+    cx_status st = forward_backward(r, who, x, add);
+    if (st == CX_OK) st = cx_optim_step(r->o);
     cx_arena_end(r->arena);
     cx_arena_reset(r->arena);
+    for (int i = 0; st == CX_OK && i < N_SUMS; i++)
+        sums[i] += add[i];
     return st;
 }
 
 static cx_status train_epoch(ae_run *r, int epoch, cx_ae_metrics *out, double *seconds) {
     cx_progress_bar bar;
-    cx__progress_start(&bar, r->p->json ? CX_PROGRESS_NONE : r->p->progress, r->p->out,
-                       epoch + 1, r->p->epochs, cx_loader_num_batches(r->loader));
+    cx_progress mode = r->p->json || !r->root ? CX_PROGRESS_NONE : r->p->progress;
+    cx__progress_start(&bar, mode, r->p->out, epoch + 1, r->p->epochs,
+                       cx_loader_num_batches(r->loader));
     cx_autoencoder_set_training(r->ae, true);
     cx_loader_start_epoch(r->loader, epoch);
-    *out = (cx_ae_metrics){.mse = NAN, .input_mse = NAN};
+    double sums[N_SUMS] = {0};
     int64_t step = 0;
     cx_tensor *x, *y;
     cx_status st = CX_OK;
     while (st == CX_OK && cx_loader_next(r->loader, &x, &y)) {
-        cx_ae_terms t;
-        if ((st = train_step(r, epoch, ++step, x, &t)) != CX_OK) break;
-        add_terms(&out->terms, &t, cx_tensor_dim(x, 0));
-        out->samples += cx_tensor_dim(x, 0);
-        cx__progress_step(&bar, step, out->terms.total / (double)out->samples, NAN, out->samples);
+        if ((st = train_step(r, epoch, ++step, x, sums)) != CX_OK) break;
+        double seen = sums[SUM_SAMPLES] > 0 ? sums[SUM_SAMPLES] : 1;
+        cx__progress_step(&bar, step, sums[SUM_TOTAL] / seen, NAN, (int64_t)sums[SUM_SAMPLES]);
     }
     cx__progress_finish(&bar);
     cx_autoencoder_set_training(r->ae, false);
     *seconds = cx__now_s() - bar.start;
-    mean_terms(&out->terms, out->samples);
+    metrics_from_sums(sums, out, false);
+    out->mse = out->input_mse = NAN;
     return st;
+}
+
+/* Rank 0 writes the checkpoint; the others learn whether it worked. */
+static cx_status save_checkpoint(const ae_run *r, const cx_train_state *s) {
+    cx_status st = r->root ? cx_autoencoder_save(r->p->checkpoint_path, r->ae, r->o, s) : CX_OK;
+    double sums[N_SUMS] = {0};
+    return share_sums(r->dist, st, sums, "autoencoder fit: the checkpoint on rank 0");
 }
 
 static void log_epoch(FILE *out, bool json, int epoch, int epochs, const cx_ae_fit_result *r,
@@ -197,24 +283,43 @@ cx_status cx_autoencoder_fit(cx_autoencoder *ae, cx_optim *o, const cx_dataset *
         cx_model_seed(ae->dec, p.seed + 1);
         cx_rng_seed(ae->rng, p.seed + 2);
     }
-    ae_run r = {.ae = ae, .o = o, .p = &p, .loader = make_loader(train, p.batch_size, true, p.seed),
-                .arena = cx_arena_new(0)};
+    ae_run r = {.ae = ae, .o = o, .p = &p, .dist = p.distributed && cx_dist_size() > 1,
+                .root = !p.distributed || cx_dist_is_root()};
+    r.loader = make_loader(train, p.batch_size, true, p.seed, r.dist);
+    r.arena = cx_arena_new(0);
     cx_status st = r.loader && r.arena ? CX_OK : cx_last_status();
+    if (st == CX_OK && r.dist) {
+        /* every rank starts from rank 0's weights */
+        cx_model *both[2] = {ae->enc, ae->dec};
+        int64_t shape[CX_MAX_DIMS] = {1};
+        int nd = cx_dataset_sample_shape(train, shape + 1);
+        if ((st = cx_dist_broadcast_model(ae->enc)) == CX_OK &&
+            (st = cx_dist_broadcast_model(ae->dec)) == CX_OK) {
+            r.sync = cx_grad_sync_new_many(both, 2, (size_t)CX_FIT_BUCKET_BYTES);
+            r.dummy = r.sync ? cx_tensor_new(CX_DTYPE_F32, nd + 1, shape) : NULL;
+            if (!r.dummy) st = cx_last_status();
+        }
+    }
     cx_ae_fit_result res = {.epochs_run = s.epoch};
     for (int epoch = s.epoch; st == CX_OK && epoch < p.epochs; epoch++) {
         double seconds;
         if ((st = train_epoch(&r, epoch, &res.train, &seconds)) != CX_OK) break;
         res.val = (cx_ae_metrics){.mse = NAN, .input_mse = NAN};
-        if (val && (st = cx_autoencoder_evaluate(ae, val, 256, p.seed, &res.val)) != CX_OK) break;
+        if (r.dist && ((st = cx_dist_broadcast_model_buffers(ae->enc)) != CX_OK ||
+                       (st = cx_dist_broadcast_model_buffers(ae->dec)) != CX_OK))
+            break;
+        if (val && (st = evaluate(ae, val, 256, p.seed, r.dist, &res.val)) != CX_OK) break;
         res.images_per_s = seconds > 0 ? (float)((double)res.train.samples / seconds) : 0;
-        log_epoch(p.out, p.json, epoch + 1, p.epochs, &res, seconds);
+        if (r.root) log_epoch(p.out, p.json, epoch + 1, p.epochs, &res, seconds);
         float monitored = val ? res.val.terms.total : res.train.terms.total;
         if (monitored < s.best_val_loss) s.best_val_loss = monitored, s.best_epoch = epoch + 1;
         s.epoch = res.epochs_run = epoch + 1;
-        if (p.checkpoint_path) st = cx_autoencoder_save(p.checkpoint_path, ae, o, &s);
+        if (p.checkpoint_path) st = save_checkpoint(&r, &s);
     }
     if (params->resume) *params->resume = s;
     if (result) *result = res;
+    cx_grad_sync_free(r.sync);
+    cx_tensor_free(r.dummy);
     cx_arena_free(r.arena);
     cx_loader_free(r.loader);
     return st;

@@ -16,7 +16,14 @@ struct cx_autoencoder {
     int64_t in_shape[CX_MAX_DIMS];
     int64_t in_numel;
     cx_rng *rng; /* training noise and eps */
+    /* data-parallel: the batch is rows [shard_offset, + rows) of a global batch of
+     * shard_total (0: not sharded); noise and eps are drawn for the global batch */
+    int64_t shard_offset, shard_total;
 };
+
+/* Shards ae's next batches (its noise, eps and both networks' dropout), as
+ * cx_model_set_batch_shard; total 0 ends it. */
+void cx__ae_set_batch_shard(cx_autoencoder *ae, int64_t offset, int64_t total);
 
 /* t [N, ...] viewed as [N, shape...] (ndim sizes per sample); a new reference. */
 cx_tensor *cx__ae_as(cx_tensor *t, int ndim, const int64_t *shape);

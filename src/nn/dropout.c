@@ -44,7 +44,23 @@ static cx_tensor *dropout_forward(const cx_layer *l, cx_tensor *x, const cx_laye
     /* the draws go into the mask's own memory, then become 0 or keep in place; each is the
      * same comparison cx_rng_uniform(rng) < rate would make */
     uint32_t *u = (uint32_t *)d;
-    cx__rng_fill_u32(run->rng, u, n);
+    int64_t rows = x->ndim ? x->shape[0] : 1;
+    if (run->shard_total > 0 && rows > 0) {
+        /* a shard of a global batch: the global mask's draws for these rows only */
+        int64_t per_row = n / rows;
+        if (run->shard_offset + rows > run->shard_total) {
+            cx_tensor_free(mask);
+            cx__error(CX_ERR_ARG, "dropout: rows %lld..%lld lie outside the global batch of %lld",
+                      (long long)run->shard_offset, (long long)(run->shard_offset + rows),
+                      (long long)run->shard_total);
+            return NULL;
+        }
+        cx__rng_skip(run->rng, run->shard_offset * per_row);
+        cx__rng_fill_u32(run->rng, u, n);
+        cx__rng_skip(run->rng, (run->shard_total - run->shard_offset - rows) * per_row);
+    } else {
+        cx__rng_fill_u32(run->rng, u, n);
+    }
     mask_from_draws(u, d, n, rate, keep);
     cx_tensor *y = cx_mul(x, mask);
     cx_tensor_free(mask);

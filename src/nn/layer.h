@@ -165,6 +165,9 @@ typedef struct {
     cx_tensor *const *buffers; /* the layer's buffers (batch norm's running statistics) */
     bool training;
     cx_rng *rng;               /* the model's generator (dropout masks) */
+    /* cx_model_set_batch_shard: the input's rows are [shard_offset, + rows) of a global batch
+     * of shard_total rows (0: not sharded); random draws are made for the global batch */
+    int64_t shard_offset, shard_total;
     cx_tensor *input;          /* the model's input */
     cx_tensor *const *outputs; /* outputs of the layers before this one */
     cx_tensor **state;         /* the layer's slot for state carried to the next batch (a heap

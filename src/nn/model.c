@@ -42,6 +42,7 @@ struct cx_model {
     cx_param_names param_names;
     bool training;
     cx_rng *rng;
+    int64_t shard_offset, shard_total; /* cx_model_set_batch_shard; total 0: not sharded */
 
     cx_layer *layers;
     int n_layers, cap_layers;
@@ -551,6 +552,14 @@ cx_rng *cx_model_rng(cx_model *m) {
 void cx_model_seed(cx_model *m, uint64_t seed) {
     if (m) cx_rng_seed(m->rng, seed);
 }
+cx_status cx_model_set_batch_shard(cx_model *m, int64_t offset, int64_t total) {
+    if (!m || offset < 0 || total < 0)
+        return cx__error(CX_ERR_ARG, "cx_model_set_batch_shard: %s", !m ? "model is NULL"
+                         : "offset and total must not be negative");
+    m->shard_offset = total ? offset : 0;
+    m->shard_total = total;
+    return CX_OK;
+}
 
 /* The output of the first n layers for x, checked against the model's input shape; kept[k]
  * (n_keep entries, may be 0) receives a new reference to the output of layer keep[k] < n. */
@@ -579,7 +588,8 @@ static cx_tensor *run_layers(cx_model *m, cx_tensor *x, int n, const char *who, 
                   cx__batch_shape_str(m->in_ndim, m->in_shape, b, sizeof b));
         return NULL;
     }
-    cx_layer_run run = {.training = m->training, .rng = m->rng, .input = x, .outputs = m->outputs};
+    cx_layer_run run = {.training = m->training, .rng = m->rng, .input = x, .outputs = m->outputs,
+                        .shard_offset = m->shard_offset, .shard_total = m->shard_total};
     cx_tensor *h = x;
     for (int i = 0; i < n; i++) {
         const cx_layer *l = &m->layers[i];

@@ -14,20 +14,28 @@
 struct cx_text_loader {
     int32_t *ids; /* (n) */
     int64_t n, batch, seq, stream, batches, next;
+    int64_t first; /* sharded: the first of the global batch's streams this loader gives */
     cx_tensor *x, *y; /* [batch, seq] i32, reused */
 };
 
 cx_text_loader *cx_text_loader_new(cx_tensor *ids, int64_t batch, int64_t seq) {
+    return cx_text_loader_new_shard(ids, batch, seq, 0, 1);
+}
+
+cx_text_loader *cx_text_loader_new_shard(cx_tensor *ids, int64_t batch, int64_t seq, int rank,
+                                         int ranks) {
     if (!cx__check("text loader", "ids", ids)) return NULL;
+    if (ranks < 1 || rank < 0 || rank >= ranks || ranks > (1 << 20))
+        return cx__error(CX_ERR_ARG, "text loader: shard %d of %d", rank, ranks), NULL;
     if (ids->dtype != CX_DTYPE_I32 || ids->ndim != 1)
         return cx__error(CX_ERR_ARG, "text loader: ids must be i32 [n], got %s with %d "
                          "dimensions", cx_dtype_name(ids->dtype), ids->ndim), NULL;
-    int64_t n = ids->shape[0];
-    if (batch < 1 || seq < 1 || batch > (1 << 20) || seq > (1 << 20) || n < batch * seq + 1)
+    int64_t n = ids->shape[0], global = batch * ranks;
+    if (batch < 1 || seq < 1 || batch > (1 << 20) || seq > (1 << 20) || n < global * seq + 1)
         return cx__error(CX_ERR_ARG, "text loader: %lld tokens do not fill one batch of %lld "
                          "sequences of %lld (needs %lld): use a smaller --batch or --seq, or "
-                         "more text", (long long)n, (long long)batch, (long long)seq,
-                         (long long)(batch * seq + 1)), NULL;
+                         "more text", (long long)n, (long long)global, (long long)seq,
+                         (long long)(global * seq + 1)), NULL;
     cx_text_loader *l = cx__calloc(sizeof *l);
     if (!l) return NULL;
     l->ids = cx__alloc((size_t)n * sizeof *l->ids);
@@ -41,7 +49,8 @@ cx_text_loader *cx_text_loader_new(cx_tensor *ids, int64_t batch, int64_t seq) {
     l->n = n;
     l->batch = batch;
     l->seq = seq;
-    l->stream = (n - 1) / batch;
+    l->stream = (n - 1) / global;
+    l->first = (int64_t)rank * batch;
     l->batches = l->stream / seq;
     return l;
 }
@@ -63,7 +72,7 @@ bool cx_text_loader_next(cx_text_loader *l, cx_tensor **x, cx_tensor **y) {
     if (!l || l->next >= l->batches) return false;
     int32_t *xd = cx__i32(l->x), *yd = cx__i32(l->y);
     for (int64_t b = 0; b < l->batch; b++) {
-        const int32_t *src = l->ids + b * l->stream + l->next * l->seq;
+        const int32_t *src = l->ids + (l->first + b) * l->stream + l->next * l->seq;
         memcpy(xd + b * l->seq, src, (size_t)l->seq * sizeof *xd);
         memcpy(yd + b * l->seq, src + 1, (size_t)l->seq * sizeof *yd);
     }

@@ -6,6 +6,11 @@
  * recurrent layer returning every step, a [dense] over the vocabulary); its loss is the mean
  * cross-entropy over every position, so loss / ln 2 is bits per token (per character for a
  * character vocabulary).
+ *
+ * Distributed (params->distributed in an MPI job): each rank trains on its streams of every
+ * global batch and carries their state; gradients are averaged during backward
+ * (cx_grad_sync), and one small sum per step shares the loss, whether a rank failed and
+ * whether rank 0's time limit is up, so every rank takes the same steps.
  */
 #include "cortex_impl.h"
 #include "train/train_impl.h" /* defines: cx__now_s, the numeric guard */
@@ -140,15 +145,23 @@ cx_status cx_text_train(cx_model *m, cx_optim *o, const cx_vocab *v, cx_tensor *
                          p.val_fraction);
     if (!(p.lr_decay > 0 && p.lr_decay <= 1))
         return cx__error(CX_ERR_ARG, "text train: lr_decay %g; must be in (0, 1]", p.lr_decay);
+    bool dist = p.distributed && cx_dist_size() > 1, root = !p.distributed || cx_dist_is_root();
+    int ranks = dist ? cx_dist_size() : 1;
     cx_tensor *train_ids = NULL, *val_ids = NULL;
     if (cx_text_split(ids, p.val_fraction, &train_ids, &val_ids) != CX_OK)
         return cx_last_status();
-    int64_t val_batch = p.batch;
+    /* validation as one process with the global batch would do it, on every rank */
+    int64_t val_batch = p.batch * ranks;
     while (val_batch > 1 && cx_tensor_numel(val_ids) < val_batch * p.seq + 1) val_batch /= 2;
-    cx_text_loader *l = cx_text_loader_new(train_ids, p.batch, p.seq);
+    cx_text_loader *l = cx_text_loader_new_shard(train_ids, p.batch, p.seq,
+                                                 dist ? cx_dist_rank() : 0, ranks);
     cx_arena *arena = l ? cx_arena_new(0) : NULL;
     cx_tensor **params_list = arena ? cx__alloc(64 * sizeof *params_list) : NULL;
     cx_status st = params_list ? CX_OK : cx_last_status();
+    cx_grad_sync *sync = NULL;
+    if (st == CX_OK && dist && (st = cx_dist_broadcast_model(m)) == CX_OK &&
+        !(sync = cx_grad_sync_new(m, (size_t)CX_FIT_BUCKET_BYTES)))
+        st = cx_last_status();
     if (st == CX_OK && cx_model_num_param_tensors(m) > 64)
         st = cx__error(CX_ERR_ARG, "text train: the model has over 64 parameter tensors");
     int n_params = st == CX_OK ? cx_model_trainable_params(m, params_list) : 0;
@@ -167,14 +180,35 @@ cx_status cx_text_train(cx_model *m, cx_optim *o, const cx_vocab *v, cx_tensor *
         while (st == CX_OK && cx_text_loader_next(l, &x, &y)) {
             cx_arena_begin(arena);
             cx_optim_zero_grad(o);
-            cx_tensor *loss = cx_model_loss(m, x, y, NULL);
-            float lv = loss ? cx_tensor_item(loss) : NAN;
             char who[64];
             snprintf(who, sizeof who, "text train: epoch %d step %lld", epoch + 1,
                      (long long)steps + 1);
-            if (!loss || cx__guard_loss(m, who, lv, x, y) != CX_OK ||
-                cx_backward(loss) != CX_OK || cx__guard_grads(m, who) != CX_OK)
+            if (dist) {
+                cx_model_set_batch_shard(m, (int64_t)cx_dist_rank() * p.batch,
+                                         (int64_t)ranks * p.batch);
+                st = cx_grad_sync_begin(sync, p.batch, (int64_t)ranks * p.batch);
+            }
+            cx_tensor *loss = st == CX_OK ? cx_model_loss(m, x, y, NULL) : NULL;
+            float lv = loss ? cx_tensor_item(loss) : NAN;
+            if (st == CX_OK && (!loss || cx__guard_loss(m, who, lv, x, y) != CX_OK ||
+                                cx_backward(loss) != CX_OK))
                 st = cx__guard_error(who);
+            bool time_up = p.max_seconds > 0 && cx__now_s() - t_start >= p.max_seconds;
+            if (dist) {
+                /* every rank reduces, then all learn the mean loss, failures and rank 0's clock */
+                cx_model_set_batch_shard(m, 0, 0);
+                cx_status sync_st = cx_grad_sync_end(sync);
+                if (st == CX_OK) st = sync_st;
+                double shared[3] = {lv, st != CX_OK, root && time_up};
+                cx_status sum = cx_dist_sum_f64(shared, 3);
+                if (st == CX_OK) st = sum;
+                if (st == CX_OK && shared[1] > 0)
+                    st = cx__error(CX_ERR_DEVICE, "%s: another rank failed; training stopped "
+                                   "(that rank's message says why)", who);
+                lv = (float)(shared[0] / ranks);
+                time_up = shared[2] > 0;
+            }
+            if (st == CX_OK && cx__guard_grads(m, who) != CX_OK) st = cx__guard_error(who);
             float norm = st == CX_OK ? cx_clip_grad_norm(params_list, n_params, p.clip_norm) : 0;
             if (st == CX_OK && !isfinite(norm))
                 st = cx__error(CX_ERR_NUMERIC, "%s: the gradient norm is not finite; "
@@ -184,12 +218,12 @@ cx_status cx_text_train(cx_model *m, cx_optim *o, const cx_vocab *v, cx_tensor *
             cx_arena_reset(arena);
             sum += lv;
             steps++;
-            tokens += p.batch * p.seq;
-            if (!p.json && steps % 100 == 0)
+            tokens += p.batch * p.seq * ranks;
+            if (!p.json && root && steps % 100 == 0)
                 fprintf(p.out, "  epoch %d step %lld/%lld: %.3f bits per token\n", epoch + 1,
                         (long long)steps, (long long)cx_text_loader_num_batches(l),
                         sum / steps / log(2.0));
-            if (p.max_seconds > 0 && cx__now_s() - t_start >= p.max_seconds) {
+            if (time_up) {
                 out_of_time = true;
                 break;
             }
@@ -201,8 +235,10 @@ cx_status cx_text_train(cx_model *m, cx_optim *o, const cx_vocab *v, cx_tensor *
         r.train_bits = (float)(sum / (steps ? steps : 1) / log(2.0));
         st = cx_text_evaluate(m, val_ids, val_batch, p.seq, &r.val_bits);
         if (st != CX_OK) break;
-        r.chars_per_s = (double)steps * p.batch * p.seq / secs;
-        if (p.json)
+        r.chars_per_s = (double)steps * p.batch * p.seq * ranks / secs;
+        if (!root)
+            ;
+        else if (p.json)
             fprintf(p.out, "{\"epoch\": %d, \"steps\": %lld, \"train_bits\": %.4f, "
                     "\"val_bits\": %.4f, \"lr\": %.6g, \"seconds\": %.2f, \"tokens_per_s\": %.0f}\n",
                     epoch + 1, (long long)steps, r.train_bits, r.val_bits,
@@ -217,7 +253,15 @@ cx_status cx_text_train(cx_model *m, cx_optim *o, const cx_vocab *v, cx_tensor *
             cx_train_state ts = {.epoch = epoch + 1, .seed = p.seed,
                                  .best_val_loss = (float)(r.val_bits * log(2.0)),
                                  .best_epoch = epoch + 1, .base_lr = cx_optim_get_lr(o)};
-            st = cx_text_save(p.checkpoint_path, m, o, &ts, v);
+            st = root ? cx_text_save(p.checkpoint_path, m, o, &ts, v) : CX_OK;
+            if (dist) { /* all go on, or all stop, as rank 0's write went */
+                double failed = st != CX_OK;
+                cx_status sum = cx_dist_sum_f64(&failed, 1);
+                if (st == CX_OK && sum != CX_OK) st = sum;
+                if (st == CX_OK && failed > 0)
+                    st = cx__error(CX_ERR_IO, "text train: rank 0 could not write the checkpoint "
+                                   "%s; training stopped", p.checkpoint_path);
+            }
         }
         if (st == CX_OK && p.lr_decay != 1)
             st = cx_optim_set_lr(o, cx_optim_get_lr(o) * p.lr_decay);
@@ -226,6 +270,7 @@ cx_status cx_text_train(cx_model *m, cx_optim *o, const cx_vocab *v, cx_tensor *
     r.seconds = cx__now_s() - t_start;
     if (r.seconds > 0) r.chars_per_s = (double)tokens / r.seconds;
     cx_model_reset_states(m);
+    cx_grad_sync_free(sync);
     cx__free(params_list);
     cx_arena_free(arena);
     cx_text_loader_free(l);

@@ -1,5 +1,6 @@
 /*
- * evaluate.c - loss and accuracy of a model over a dataset, without gradients.
+ * evaluate.c - loss and accuracy of a model over a dataset, without gradients; in a
+ * distributed run each rank evaluates its part and the sums are combined.
  */
 #include "train/train_impl.h"
 
@@ -24,10 +25,13 @@ int64_t cx__count_correct(cx_tensor *logits, cx_tensor *labels) {
 
 bool cx__is_classifier(cx_model *m) { return cx_model_get_loss(m) == CX_LOSS_CROSS_ENTROPY; }
 
-cx_status cx_evaluate(cx_model *m, const cx_dataset *d, int64_t batch_size,
-                      const cx_loader_params *normalisation, cx_metrics *out) {
-    if (!m || !d || !out) return cx__error(CX_ERR_ARG, "evaluate: NULL argument");
-    cx_loader_params lp = {.batch_size = batch_size > 0 ? batch_size : 256};
+/* sums = {loss sum, correct, samples} over this rank's part of d (shard of ranks). */
+static cx_status evaluate_part(cx_model *m, const cx_dataset *d, int64_t batch_size,
+                               const cx_loader_params *normalisation, int rank, int ranks,
+                               double sums[3]) {
+    if (!m || !d) return cx__error(CX_ERR_ARG, "evaluate: NULL argument");
+    cx_loader_params lp = {.batch_size = batch_size > 0 ? batch_size : 256,
+                           .shard_rank = rank, .shard_count = ranks};
     if (normalisation) {
         lp.scale = normalisation->scale;
         lp.mean = normalisation->mean;
@@ -49,6 +53,7 @@ cx_status cx_evaluate(cx_model *m, const cx_dataset *d, int64_t batch_size,
     cx_tensor *x, *y;
     cx_loader_start_epoch(l, 0);
     while (st == CX_OK && cx_loader_next(l, &x, &y)) {
+        if (!x) continue; /* this rank's part of the last batch is empty */
         cx_arena_begin(arena);
         cx_tensor *logits = NULL;
         cx_tensor *loss = cx_model_loss(m, x, cx__is_classifier(m) ? y : x, &logits);
@@ -67,9 +72,41 @@ cx_status cx_evaluate(cx_model *m, const cx_dataset *d, int64_t batch_size,
     cx_model_set_training(m, was_training);
     cx_loader_free(l);
     cx_arena_free(arena);
-    if (st != CX_OK) return st;
+    sums[0] = loss_sum;
+    sums[1] = (double)correct;
+    sums[2] = (double)seen;
+    return st;
+}
+
+static void metrics_from(cx_model *m, const double sums[3], cx_metrics *out) {
+    int64_t seen = (int64_t)sums[2];
     out->samples = seen;
-    out->loss = seen ? (float)(loss_sum / (double)seen) : NAN;
-    out->accuracy = seen && cx__is_classifier(m) ? (float)correct / (float)seen : NAN;
+    out->loss = seen ? (float)(sums[0] / sums[2]) : NAN;
+    out->accuracy = seen && cx__is_classifier(m) ? (float)(sums[1] / sums[2]) : NAN;
+}
+
+cx_status cx_evaluate(cx_model *m, const cx_dataset *d, int64_t batch_size,
+                      const cx_loader_params *normalisation, cx_metrics *out) {
+    if (!out) return cx__error(CX_ERR_ARG, "evaluate: NULL argument");
+    double sums[3];
+    cx_status st = evaluate_part(m, d, batch_size, normalisation, 0, 1, sums);
+    if (st == CX_OK) metrics_from(m, sums, out);
+    return st;
+}
+
+cx_status cx_evaluate_sharded(cx_model *m, const cx_dataset *d, int64_t batch_size,
+                              const cx_loader_params *normalisation, cx_metrics *out) {
+    if (!out) return cx__error(CX_ERR_ARG, "evaluate: NULL argument");
+    /* a failure on one rank must not leave the others waiting in the sum: count it there */
+    double sums[4] = {0};
+    cx_status st = evaluate_part(m, d, batch_size, normalisation, cx_dist_rank(),
+                                 cx_dist_size(), sums);
+    sums[3] = st != CX_OK;
+    cx_status sum = cx_dist_sum_f64(sums, 4);
+    if (st != CX_OK) return st;
+    if (sum != CX_OK) return sum;
+    if (sums[3] > 0)
+        return cx__error(CX_ERR_DEVICE, "evaluate: another rank failed (its message says why)");
+    metrics_from(m, sums, out);
     return CX_OK;
 }
