@@ -389,6 +389,18 @@ cx_status cx__checkpoint_write(const char *path, const char *format, int n_parts
  * *state as cx_checkpoint_load gives them. On error every model made is freed. */
 cx_status cx__checkpoint_read(const char *path, const cx_safetensors *f, int n_parts,
                               cx__ckpt_part *parts, cx_optim **optim, cx_train_state *state);
+/* More than one optimizer in a checkpoint (a GAN's two), each over the trainable parameters
+ * of its own parts: cx__optim_json gives an optimizer's settings as JSON text (free() it) to
+ * store under a metadata key of one's own; cx__optim_tensor_name the name of its state i
+ * ("optim.<prefix><name>.<buffer>"), false if it fits no parameter of parts or not in size;
+ * cx__checkpoint_load_optim rebuilds it from the settings under meta_key and those tensors
+ * (NULL without that key, or + error when damaged). */
+char *cx__optim_json(const cx_optim *o);
+bool cx__optim_tensor_name(int n_parts, const cx__ckpt_part *parts, const cx_optim *o, int i,
+                           char *buf, size_t size);
+cx_optim *cx__checkpoint_load_optim(const char *path, const cx_safetensors *f,
+                                    const char *meta_key, int n_parts,
+                                    const cx__ckpt_part *parts);
 /* Copies the stored tensor name into dst (same dtype and shape, else CX_ERR_FORMAT). */
 cx_status cx__checkpoint_load_into(const char *path, const cx_safetensors *f, const char *name,
                                    cx_tensor *dst);

@@ -116,6 +116,7 @@ int cmd_rl(int argc, char **argv);
 int cmd_text(int argc, char **argv);
 int cmd_autoencoder(int argc, char **argv);
 int cmd_vae(int argc, char **argv);
+int cmd_gan(int argc, char **argv);
 
 int cmd_adversarial(int argc, char **argv);
 int cmd_visualize(int argc, char **argv);

@@ -18,6 +18,22 @@ struct cx_autoencoder {
     cx_rng *rng; /* training noise and eps */
 };
 
+/* A GAN (cortex/gan.h): the two networks and how the label reaches them. */
+struct cx_gan {
+    cx_model *gen, *disc;
+    int classes;      /* 0: unconditional */
+    bool label_planes; /* conditional D: the label as constant planes (else appended flat) */
+    int64_t noise;    /* Z: the generator's input minus the one-hot label */
+    int out_ndim;     /* per-sample picture shape: the generator's output */
+    int64_t out_shape[CX_MAX_DIMS];
+    int64_t out_numel;
+    cx_rng *rng;      /* training noise and fake labels */
+};
+
+/* labels i32 [N] in 0..classes-1 as one-hot f32 [N, classes] (no gradient); NULL + error
+ * naming who for a missing, mis-shaped or out-of-range label. */
+cx_tensor *cx__gan_one_hot(cx_tensor *labels, int64_t n, int classes, const char *who);
+
 /* t [N, ...] viewed as [N, shape...] (ndim sizes per sample); a new reference. */
 cx_tensor *cx__ae_as(cx_tensor *t, int ndim, const int64_t *shape);
 
