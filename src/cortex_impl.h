@@ -304,6 +304,11 @@ void cx__im2col(const cx_conv_geom *g, const float *img, float *cols);
 /* The adjoint: img [c, h, w] += every column entry at the pixel it was read from. */
 void cx__col2im(const cx_conv_geom *g, const float *cols, float *img);
 
+/* The same with the rows of cols ld floats apart (ld >= oh * ow): the columns of several
+ * images side by side in one matrix, for one product over all of them. */
+void cx__im2col_ld(const cx_conv_geom *g, const float *img, float *cols, int64_t ld);
+void cx__col2im_ld(const cx_conv_geom *g, const float *cols, int64_t ld, float *img);
+
 /* A batch of convolutions, all buffers contiguous, G groups:
  *   x [n, g->c, g->h, g->w]  image side      y [n, o, g->oh, g->ow]  grid side
  *   w [o, g->c / G, kh, kw]                  bias [o] or NULL
