@@ -370,21 +370,6 @@ static void resume_exactly(void **state) {
     cx_dataset_free(d);
 }
 
-static void copy_file(const char *from, const char *to, long cut) {
-    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
-    assert_true(a && b);
-    char buf[1 << 16];
-    size_t n;
-    long total = 0;
-    while ((n = fread(buf, 1, sizeof buf, a)) > 0 && (cut < 0 || total < cut)) {
-        if (cut >= 0 && total + (long)n > cut) n = (size_t)(cut - total);
-        fwrite(buf, 1, n, b);
-        total += (long)n;
-    }
-    fclose(a);
-    fclose(b);
-}
-
 static void checkpoint_errors(void **state) {
     (void)state;
     /* (the files of resume_exactly) */
@@ -397,7 +382,7 @@ static void checkpoint_errors(void **state) {
     cx_model_free(m);
     assert_null(cx_gan_load(cx_test_path("cls.st"), NULL, NULL, NULL));
     assert_error(CX_ERR_FORMAT, "not a GAN checkpoint", "cortex-checkpoint-1");
-    copy_file(gan, cx_test_path("cut.st"), 3000);
+    cx_test_copy_file(gan, cx_test_path("cut.st"), 3000);
     cx_optim *go = (cx_optim *)1, *dopt = (cx_optim *)1;
     assert_null(cx_gan_load(cx_test_path("cut.st"), &go, &dopt, NULL));
     assert_true(go == NULL && dopt == NULL);

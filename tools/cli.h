@@ -58,6 +58,9 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 double cli_now_s(void); /* monotonic seconds */
 
+/* --progress MODE (auto, bar, lines, none) into *p; CLI_USAGE after the error otherwise. */
+int cli_parse_progress(const char *name, cx_progress *p);
+
 /* Applies --threads when given (> 0). */
 int cli_set_threads(int threads);
 

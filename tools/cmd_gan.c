@@ -115,13 +115,6 @@ static void report(const gan_args *a, const cx_gan_fit_result *r) {
     if (a->out) printf("saved %s\n", a->out);
 }
 
-static int parse_progress(const char *name, cx_progress *p) {
-    static const char *const names[] = {"auto", "bar", "lines", "none"};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(name, names[i]) == 0) return *p = (cx_progress)i, CLI_OK;
-    return cli_usage_error("--progress: '%s' is not one of auto, bar, lines, none", name);
-}
-
 static int train(const cli_command *cmd, gan_args *a) {
     cx_train_state state = {.seed = a->seed};
     cx_optim *go = NULL, *dopt = NULL;
@@ -132,7 +125,7 @@ static int train(const cli_command *cmd, gan_args *a) {
                             .time_limit_s = a->time_limit, .checkpoint_path = a->out,
                             .grid_dir = a->grid_dir, .plot_path = a->plot,
                             .watch_samples = a->watch, .data_name = a->data};
-    int rc = parse_progress(a->progress, &fp.progress);
+    int rc = cli_parse_progress(a->progress, &fp.progress);
     if (rc != CLI_OK) return rc;
     if (a->resume) {
         gan = cx_gan_load(a->resume, &go, &dopt, &state);

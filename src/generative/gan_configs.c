@@ -16,18 +16,8 @@
  */
 #include "generative/generative_impl.h"
 
-#include <stdarg.h>
 #include <string.h>
 
-static bool put(char *buf, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static bool put(char *buf, size_t size, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, size, fmt, ap);
-    va_end(ap);
-    return n >= 0 && (size_t)n < size;
-}
 
 #define INIT "init = normal\ninit_scale = 0.02\n"
 #define LEAKY "[leaky_relu]\nslope = 0.2\n\n"
@@ -50,7 +40,7 @@ cx_status cx_gan_arch_parse(const char *name, cx_gan_arch *arch) {
 static bool dcgan(char *gen, char *disc, size_t size, long long z, int classes) {
     long long k = classes;
     const char *what = classes ? "conditional DCGAN" : "DCGAN";
-    return put(gen, size,
+    return cx__config_put(gen, size,
                "; %s generator: noise %lld%s -> 128x7x7 -> 64x14x14 -> 1x28x28\n[model]\n"
                "input = %lld\n\n"
                "[dense]\nunits = 6272\nbias = false\n" INIT "\n"
@@ -60,7 +50,7 @@ static bool dcgan(char *gen, char *disc, size_t size, long long z, int classes) 
                "[conv_transpose2d]\nfilters = 1\nkernel = 4\nstride = 2\npadding = 1\n" INIT
                "\n[tanh]\n",
                what, z, classes ? " + one-hot label 10" : "", z + k) &&
-           put(disc, size,
+           cx__config_put(disc, size,
                "; %s discriminator: 1x28x28%s -> 64x14x14 -> 128x7x7 -> logit\n[model]\n"
                "input = %lld,28,28\n\n"
                "[conv2d]\nfilters = 64\nkernel = 4\nstride = 2\npadding = 1\n" INIT "\n" LEAKY
@@ -82,12 +72,12 @@ cx_status cx_gan_default_configs(cx_gan_arch arch, int64_t noise, char *generato
     int k = 0;
     switch (arch) {
     case CX_GAN_ARCH_DENSE:
-        ok = put(generator, size,
+        ok = cx__config_put(generator, size,
                  "; dense GAN generator: noise %lld -> 256-512-1024 -> 784 (tanh)\n[model]\n"
                  "input = %lld\n\n" DENSE_BN_LEAKY("256") DENSE_BN_LEAKY("512")
                  DENSE_BN_LEAKY("1024") "[dense]\nunits = 784\n" INIT "\n[tanh]\n\n"
                  "[reshape]\nshape = 1,28,28\n", z, z) &&
-             put(discriminator, size,
+             cx__config_put(discriminator, size,
                  "; dense GAN discriminator: 784 -> 512-256 -> logit\n[model]\n"
                  "input = 1,28,28\n\n[flatten]\n\n" DENSE_LEAKY("512") DENSE_LEAKY("256")
                  "[dense]\nunits = 1\n" INIT);

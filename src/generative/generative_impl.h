@@ -34,6 +34,10 @@ struct cx_gan {
  * naming who for a missing, mis-shaped or out-of-range label. */
 cx_tensor *cx__gan_one_hot(cx_tensor *labels, int64_t n, int classes, const char *who);
 
+/* Formats config text into buf (size bytes); false if it does not fit. */
+bool cx__config_put(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* t [N, ...] viewed as [N, shape...] (ndim sizes per sample); a new reference. */
 cx_tensor *cx__ae_as(cx_tensor *t, int ndim, const int64_t *shape);
 
