@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 
 #define GRID_SIDE 10 /* the fixed-noise grid: 10 x 10 samples (a row per class, conditional) */
+#define CURVE_MAX 100000 /* epochs the loss curves hold */
 
 typedef struct {
     cx_gan *gan;
@@ -229,7 +230,8 @@ cx_status cx_gan_fit(cx_gan *gan, cx_optim *g_optim, cx_optim *d_optim, const cx
                                                                   gan->noise))
                                     : NULL};
     cx_rng_free(grid_rng);
-    int n_epochs = p.epochs - s.epoch;
+    /* the loss curves keep the first CURVE_MAX epochs of this run */
+    int n_epochs = p.epochs - s.epoch < CURVE_MAX ? p.epochs - s.epoch : CURVE_MAX;
     float *curves = cx__calloc((size_t)(2 * (n_epochs > 0 ? n_epochs : 1)) * sizeof *curves);
     cx_status st = r.loader && r.arena && r.grid_z && curves ? CX_OK : cx_last_status();
     cx_gan_fit_result res = {.epochs_run = s.epoch};
@@ -253,8 +255,10 @@ cx_status cx_gan_fit(cx_gan *gan, cx_optim *g_optim, cx_optim *d_optim, const cx
                                         p.seed + 4, &res.watch)) != CX_OK)
             break;
         log_epoch(&p, epoch + 1, &res, seconds, p.grid_dir ? grid : NULL);
-        curves[2 * done] = res.last.d_loss;
-        curves[2 * done + 1] = res.last.g_loss;
+        if (done < n_epochs) {
+            curves[2 * done] = res.last.d_loss;
+            curves[2 * done + 1] = res.last.g_loss;
+        }
         s.epoch = res.epochs_run = epoch + 1;
         done++;
         if (p.checkpoint_path &&
@@ -262,11 +266,13 @@ cx_status cx_gan_fit(cx_gan *gan, cx_optim *g_optim, cx_optim *d_optim, const cx
             break;
         last_epoch = cx__now_s() - e0;
     }
-    if (st == CX_OK && p.plot_path && done > 0) {
-        float *d = cx__alloc((size_t)done * 2 * sizeof *d);
+    int points = done < n_epochs ? done : n_epochs;
+    if (st == CX_OK && p.plot_path && points > 0) {
+        float *d = cx__alloc((size_t)points * 2 * sizeof *d);
         if (!d) st = cx_last_status();
-        for (int i = 0; d && i < done; i++) d[i] = curves[2 * i], d[done + i] = curves[2 * i + 1];
-        if (d) st = plot(p.plot_path, done, d, d + done);
+        for (int i = 0; d && i < points; i++)
+            d[i] = curves[2 * i], d[points + i] = curves[2 * i + 1];
+        if (d) st = plot(p.plot_path, points, d, d + points);
         cx__free(d);
     }
     if (params->resume) *params->resume = s;
