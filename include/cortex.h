@@ -481,7 +481,7 @@ cx_status cx_safetensors_save(const char *path, int n, const char *const *names,
 #endif
 
 /* The layers above the core: models (nn), optimizers, data, training and checkpoints, and
- * what is built on them: reinforcement learning (rl), text models (text), autoencoders, and
+ * what is built on them: reinforcement learning (rl), text models (text), autoencoders, GANs, and
  * optimising a network's input (vision: adversarial examples, visualisation, dream, style). */
 #include "cortex/nn.h"
 #include "cortex/optim.h"
@@ -490,6 +490,7 @@ cx_status cx_safetensors_save(const char *path, int n, const char *const *names,
 #include "cortex/rl.h"
 #include "cortex/text.h"
 #include "cortex/autoencoder.h"
+#include "cortex/gan.h"
 #include "cortex/vision.h"
 #include "cortex/dist.h"
 

@@ -313,6 +313,11 @@ void cx__im2col(const cx_conv_geom *g, const float *img, float *cols);
 /* The adjoint: img [c, h, w] += every column entry at the pixel it was read from. */
 void cx__col2im(const cx_conv_geom *g, const float *cols, float *img);
 
+/* The same with the rows of cols ld floats apart (ld >= oh * ow): the columns of several
+ * images side by side in one matrix, for one product over all of them. */
+void cx__im2col_ld(const cx_conv_geom *g, const float *img, float *cols, int64_t ld);
+void cx__col2im_ld(const cx_conv_geom *g, const float *cols, int64_t ld, float *img);
+
 /* A batch of convolutions, all buffers contiguous, G groups:
  *   x [n, g->c, g->h, g->w]  image side      y [n, o, g->oh, g->ow]  grid side
  *   w [o, g->c / G, kh, kw]                  bias [o] or NULL
@@ -398,6 +403,18 @@ cx_status cx__checkpoint_write(const char *path, const char *format, int n_parts
  * *state as cx_checkpoint_load gives them. On error every model made is freed. */
 cx_status cx__checkpoint_read(const char *path, const cx_safetensors *f, int n_parts,
                               cx__ckpt_part *parts, cx_optim **optim, cx_train_state *state);
+/* More than one optimizer in a checkpoint (a GAN's two), each over the trainable parameters
+ * of its own parts: cx__optim_json gives an optimizer's settings as JSON text (free() it) to
+ * store under a metadata key of one's own; cx__optim_tensor_name the name of its state i
+ * ("optim.<prefix><name>.<buffer>"), false if it fits no parameter of parts or not in size;
+ * cx__checkpoint_load_optim rebuilds it from the settings under meta_key and those tensors
+ * (NULL without that key, or + error when damaged). */
+char *cx__optim_json(const cx_optim *o);
+bool cx__optim_tensor_name(int n_parts, const cx__ckpt_part *parts, const cx_optim *o, int i,
+                           char *buf, size_t size);
+cx_optim *cx__checkpoint_load_optim(const char *path, const cx_safetensors *f,
+                                    const char *meta_key, int n_parts,
+                                    const cx__ckpt_part *parts);
 /* Copies the stored tensor name into dst (same dtype and shape, else CX_ERR_FORMAT). */
 cx_status cx__checkpoint_load_into(const char *path, const cx_safetensors *f, const char *name,
                                    cx_tensor *dst);

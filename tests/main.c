@@ -306,3 +306,18 @@ void cx_test_write_bars(const char *dir, int64_t n_train, int64_t n_test) {
     snprintf(b, sizeof b, "%s/t10k-labels-idx1-ubyte", cx_test_path(dir));
     write_split(a, b, n_test, 2);
 }
+
+void cx_test_copy_file(const char *from, const char *to, long cut) {
+    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+    assert_true(a && b);
+    char buf[1 << 16];
+    size_t n;
+    long total = 0;
+    while ((n = fread(buf, 1, sizeof buf, a)) > 0 && (cut < 0 || total < cut)) {
+        if (cut >= 0 && total + (long)n > cut) n = (size_t)(cut - total);
+        fwrite(buf, 1, n, b);
+        total += (long)n;
+    }
+    fclose(a);
+    fclose(b);
+}

@@ -80,6 +80,10 @@ double cx_test_json_number(const char *out, const char *key);
 void cx_test_draw_bar(uint8_t *img, int c, cx_rng *rng);
 void cx_test_write_bars(const char *dir, int64_t n_train, int64_t n_test);
 
+/* Copies the file from to the file to, only its first cut bytes when cut >= 0 (a truncated
+ * file for bad-input tests); fails the test if either cannot be opened. */
+void cx_test_copy_file(const char *from, const char *to, long cut);
+
 /* Fills a new tensor for an op test input (f32 uniform in lo..hi, default -1..1; i32 in [lo,hi)). */
 cx_tensor *cx_test_make_input(const cx_test_input *spec, cx_rng *rng);
 int cx_test_input_ndim(const cx_test_input *spec);

@@ -318,21 +318,6 @@ static void fit_resume_exactly(void **state) {
     cx_dataset_free(d);
 }
 
-static void copy_file(const char *from, const char *to, long cut) {
-    FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
-    assert_true(a && b);
-    char buf[1 << 16];
-    size_t n;
-    long total = 0;
-    while ((n = fread(buf, 1, sizeof buf, a)) > 0 && (cut < 0 || total < cut)) {
-        if (cut >= 0 && total + (long)n > cut) n = (size_t)(cut - total);
-        fwrite(buf, 1, n, b);
-        total += (long)n;
-    }
-    fclose(a);
-    fclose(b);
-}
-
 static void checkpoint_errors(void **state) {
     (void)state;
     /* (the files of fit_resume_exactly) */
@@ -347,7 +332,7 @@ static void checkpoint_errors(void **state) {
     assert_error(CX_ERR_FORMAT, "not an autoencoder checkpoint", "cx_checkpoint_load");
     assert_null(cx_autoencoder_load(cx_test_path("absent.st"), NULL, NULL));
     assert_error(CX_ERR_IO, "absent.st");
-    copy_file(vae, cx_test_path("cut.st"), 3000);
+    cx_test_copy_file(vae, cx_test_path("cut.st"), 3000);
     assert_null(cx_autoencoder_load(cx_test_path("cut.st"), NULL, NULL));
     assert_int_equal(cx_last_status(), CX_ERR_FORMAT);
     cx_clear_error();

@@ -285,3 +285,10 @@ cx_tensor *cli_image_input(cx_model *m, const char *path, const cx_loader_params
     if (!x) cli_fail(NULL);
     return x;
 }
+
+int cli_parse_progress(const char *name, cx_progress *p) {
+    static const char *const names[] = {"auto", "bar", "lines", "none"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, names[i]) == 0) return *p = (cx_progress)i, CLI_OK;
+    return cli_usage_error("--progress: '%s' is not one of auto, bar, lines, none", name);
+}

@@ -58,6 +58,9 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 double cli_now_s(void); /* monotonic seconds */
 
+/* --progress MODE (auto, bar, lines, none) into *p; CLI_USAGE after the error otherwise. */
+int cli_parse_progress(const char *name, cx_progress *p);
+
 /* Applies --threads when given (> 0). */
 int cli_set_threads(int threads);
 /* --distributed: joins the MPI job mpirun started (alone: one process, nothing changes) and,
@@ -122,6 +125,7 @@ int cmd_rl(int argc, char **argv);
 int cmd_text(int argc, char **argv);
 int cmd_autoencoder(int argc, char **argv);
 int cmd_vae(int argc, char **argv);
+int cmd_gan(int argc, char **argv);
 
 int cmd_adversarial(int argc, char **argv);
 int cmd_visualize(int argc, char **argv);

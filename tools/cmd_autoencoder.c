@@ -103,13 +103,6 @@ static void report(const ae_args *a, const cx_ae_fit_result *r, float knn, doubl
     if (a->out) printf("saved %s\n", a->out);
 }
 
-static int parse_progress(const char *name, cx_progress *p) {
-    static const char *const names[] = {"auto", "bar", "lines", "none"};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(name, names[i]) == 0) return *p = (cx_progress)i, CLI_OK;
-    return cli_usage_error("--progress: '%s' is not one of auto, bar, lines, none", name);
-}
-
 static int train(const cli_command *cmd, ae_args *a) {
     double t0 = cli_now_s();
     cx_train_state state = {.seed = a->seed};
@@ -118,7 +111,7 @@ static int train(const cli_command *cmd, ae_args *a) {
     cx_dataset *train = NULL, *test = NULL;
     cx_ae_fit_params fp = {.batch_size = a->batch, .json = a->json, .checkpoint_path = a->out,
                            .data_name = a->data, .distributed = a->distributed};
-    int rc = parse_progress(a->progress, &fp.progress);
+    int rc = cli_parse_progress(a->progress, &fp.progress);
     if (rc != CLI_OK) return rc;
     if (a->resume) {
         ae = cx_autoencoder_load(a->resume, &o, &state);

@@ -35,6 +35,7 @@ static const command commands[] = {
     {"text", cmd_text, "train a character-level language model, or generate text from one"},
     {"autoencoder", cmd_autoencoder, "train a dense, convolutional or denoising autoencoder"},
     {"vae", cmd_vae, "train a variational autoencoder; sample pictures from one"},
+    {"gan", cmd_gan, "train a GAN, DCGAN or conditional GAN; sample pictures from one"},
     {"adversarial", cmd_adversarial, "FGSM / PGD adversarial examples and the accuracy they cost"},
     {"visualize", cmd_visualize, "pictures that excite a layer's filters or a class most"},
     {"dream", cmd_dream, "deep dream: a picture enhanced by what chosen layers respond to"},

@@ -16,9 +16,7 @@
 
 #include <stdarg.h>
 
-static bool put(char *buf, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static bool put(char *buf, size_t size, const char *fmt, ...) {
+bool cx__config_put(char *buf, size_t size, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(buf, size, fmt, ap);
@@ -43,16 +41,16 @@ cx_status cx_ae_default_configs(cx_ae_arch arch, int64_t latent, char *encoder, 
     bool ok;
     switch (arch) {
     case CX_AE_ARCH_DENSE:
-        ok = put(encoder, size,
+        ok = cx__config_put(encoder, size,
                  "; dense autoencoder, encoder: 784-512-256-%lld\n[model]\ninput = 1,28,28\n\n"
                  "[flatten]\n\n" DENSE_RELU("512") DENSE_RELU("256") "[dense]\nunits = %lld\n",
                  l, l) &&
-             put(decoder, size,
+             cx__config_put(decoder, size,
                  "; dense autoencoder, decoder: %lld-256-512-784\n[model]\ninput = %lld\n"
                  "loss = bce\n\n" DENSE_RELU("256") DENSE_RELU("512") PICTURE_OUT, l, l);
         break;
     case CX_AE_ARCH_CONV:
-        ok = put(encoder, size,
+        ok = cx__config_put(encoder, size,
                  "; convolutional autoencoder, encoder: 1x28x28 -> 3x7x7\n[model]\n"
                  "input = 1,28,28\n\n"
                  "[conv2d]\nfilters = 32\nkernel = 3\npadding = same\nactivation = relu\n\n"
@@ -60,7 +58,7 @@ cx_status cx_ae_default_configs(cx_ae_arch arch, int64_t latent, char *encoder, 
                  "[conv2d]\nfilters = 32\nkernel = 3\npadding = same\nactivation = relu\n\n"
                  "[maxpool2d]\nkernel = 2\n\n"
                  "[conv2d]\nfilters = 3\nkernel = 3\npadding = same\n") &&
-             put(decoder, size,
+             cx__config_put(decoder, size,
                  "; convolutional autoencoder, decoder: 3x7x7 -> 1x28x28\n[model]\n"
                  "input = 3,7,7\nloss = bce\n\n"
                  "[conv_transpose2d]\nfilters = 32\nkernel = 3\nstride = 2\npadding = 1\n"
@@ -70,11 +68,11 @@ cx_status cx_ae_default_configs(cx_ae_arch arch, int64_t latent, char *encoder, 
                  "[conv2d]\nfilters = 1\nkernel = 3\npadding = same\n\n[sigmoid]\n");
         break;
     case CX_AE_ARCH_VAE:
-        ok = put(encoder, size,
+        ok = cx__config_put(encoder, size,
                  "; variational autoencoder, encoder: 784-512-256-(mean %lld, log-variance "
                  "%lld)\n[model]\ninput = 1,28,28\n\n[flatten]\n\n" DENSE_RELU("512")
                  DENSE_RELU("256") "[dense]\nunits = %lld\n", l, l, 2 * l) &&
-             put(decoder, size,
+             cx__config_put(decoder, size,
                  "; variational autoencoder, decoder: %lld-256-512-784\n[model]\ninput = %lld\n"
                  "loss = bce\n\n" DENSE_RELU("256") DENSE_RELU("512") PICTURE_OUT, l, l);
         break;

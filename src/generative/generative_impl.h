@@ -25,6 +25,26 @@ struct cx_autoencoder {
  * cx_model_set_batch_shard; total 0 ends it. */
 void cx__ae_set_batch_shard(cx_autoencoder *ae, int64_t offset, int64_t total);
 
+/* A GAN (cortex/gan.h): the two networks and how the label reaches them. */
+struct cx_gan {
+    cx_model *gen, *disc;
+    int classes;      /* 0: unconditional */
+    bool label_planes; /* conditional D: the label as constant planes (else appended flat) */
+    int64_t noise;    /* Z: the generator's input minus the one-hot label */
+    int out_ndim;     /* per-sample picture shape: the generator's output */
+    int64_t out_shape[CX_MAX_DIMS];
+    int64_t out_numel;
+    cx_rng *rng;      /* training noise and fake labels */
+};
+
+/* labels i32 [N] in 0..classes-1 as one-hot f32 [N, classes] (no gradient); NULL + error
+ * naming who for a missing, mis-shaped or out-of-range label. */
+cx_tensor *cx__gan_one_hot(cx_tensor *labels, int64_t n, int classes, const char *who);
+
+/* Formats config text into buf (size bytes); false if it does not fit. */
+bool cx__config_put(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* t [N, ...] viewed as [N, shape...] (ndim sizes per sample); a new reference. */
 cx_tensor *cx__ae_as(cx_tensor *t, int ndim, const int64_t *shape);
 

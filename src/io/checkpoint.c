@@ -184,6 +184,13 @@ static bool optim_tensor_name(int n_parts, const cx__ckpt_part *parts, const cx_
     return false;
 }
 
+char *cx__optim_json(const cx_optim *o) { return optim_json(o); }
+
+bool cx__optim_tensor_name(int n_parts, const cx__ckpt_part *parts, const cx_optim *o, int i,
+                           char *buf, size_t size) {
+    return optim_tensor_name(n_parts, parts, o, i, buf, size);
+}
+
 /* ---- save ---- */
 
 #define NAME_MAX_BYTES 256
@@ -330,7 +337,13 @@ cx_status cx__checkpoint_load_into(const char *path, const cx_safetensors *f, co
 
 static cx_optim *load_optim(const char *path, const cx_safetensors *f, int n_parts,
                             const cx__ckpt_part *parts) {
-    const char *text = cx_safetensors_metadata(f, "optimizer");
+    return cx__checkpoint_load_optim(path, f, "optimizer", n_parts, parts);
+}
+
+cx_optim *cx__checkpoint_load_optim(const char *path, const cx_safetensors *f,
+                                    const char *meta_key, int n_parts,
+                                    const cx__ckpt_part *parts) {
+    const char *text = cx_safetensors_metadata(f, meta_key);
     if (!text) return NULL;
     cx_optim_kind kind = CX_OPTIM_SGD;
     cx_optim_params p;

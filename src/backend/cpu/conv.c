@@ -97,10 +97,127 @@ static void forward_one(const conv_plan *p, const float *x_n, const float *w, co
                   cols + gi * p->k * p->hw, p->hw, beta, y_n + gi * p->og * p->hw, p->hw);
 }
 
+/* ---- small grids: images in chunks ----
+ * On a small grid (the 7x7 and 14x14 of a DCGAN) one image's product is too thin for sgemm
+ * to run well ([128, 1024] · [1024, 49]; its weight gradient a sum over 49 columns), so the
+ * images go in chunks of b whose columns sit side by side: cols [K, b hw] from
+ * cx__im2col_ld, one product of width b hw per chunk, the chunk's y or gy laid out the same
+ * way ([o, b hw]) in a second buffer. Threads take whole chunks. */
+static float row_sum(const float *row, int64_t len);
+static void add_into(float *dst, const float *src, int64_t len);
+
+#define CHUNK_HW_MAX 256 /* grids of at most this many points go in chunks */
+#define CHUNK_COLS 512   /* the columns a chunk aims at */
+
+static bool chunked(const conv_plan *p) {
+    return p->groups == 1 && !p->pointwise && p->hw <= CHUNK_HW_MAX;
+}
+
+/* Images per chunk: about CHUNK_COLS columns, and no more than a thread's share. */
+static int64_t chunk_images(const conv_plan *p, int64_t n, int threads) {
+    int64_t b = (CHUNK_COLS + p->hw - 1) / p->hw, share = (n + threads - 1) / threads;
+    b = b < share ? b : share;
+    return b > 0 ? b : 1;
+}
+
+/* Runs body for chunk c (images c b .. c b + nb - 1) over the chunks of n images. */
+#define FOR_CHUNKS(threads, c, b, nb, n, body)                                                 \
+    FOR_IMAGES(threads, c, ((n) + (b) - 1) / (b), {                                            \
+        int64_t nb = (n) - c * (b) < (b) ? (n) - c * (b) : (b);                                \
+        body;                                                                                  \
+    })
+
+/* y of the chunk's images (+ bias) (+ y with accumulate); cols [K, nb hw], ybuf [o, nb hw]. */
+static void forward_chunk(const conv_plan *p, const float *x, const float *w, const float *bias,
+                          float *y, bool accumulate, int64_t i0, int64_t nb, float *cols,
+                          float *ybuf) {
+    int64_t hw = p->hw, ld = nb * hw;
+    for (int64_t j = 0; j < nb; j++) cx__im2col_ld(p->g, x + (i0 + j) * p->img, cols + j * hw, ld);
+    cx__sgemm(false, false, p->o, ld, p->k, 1.0f, w, p->k, cols, ld, 0.0f, ybuf, ld);
+    for (int64_t j = 0; j < nb; j++)
+        for (int64_t oc = 0; oc < p->o; oc++) {
+            float *dst = y + ((i0 + j) * p->o + oc) * hw, bv = bias ? bias[oc] : 0.0f;
+            const float *src = ybuf + oc * ld + j * hw;
+            if (accumulate)
+                for (int64_t i = 0; i < hw; i++) dst[i] += src[i] + bv;
+            else
+                for (int64_t i = 0; i < hw; i++) dst[i] = src[i] + bv;
+        }
+}
+
+static bool forward_chunked(const conv_plan *p, int64_t n, const float *x, const float *w,
+                            const float *bias, float *y, bool accumulate) {
+    int threads = image_threads(n);
+    int64_t b = chunk_images(p, n, threads), ld = b * p->hw;
+    int64_t each = (p->k + p->o) * ld;
+    float *ws = thread_buffers(threads, each);
+    if (!ws) return false;
+    FOR_CHUNKS(threads, c, b, nb, n, {
+        float *buf = ws + omp_get_thread_num() * each;
+        forward_chunk(p, x, w, bias, y, accumulate, c * b, nb, buf, buf + p->k * ld);
+    });
+    cx__temp_free(ws);
+    return true;
+}
+
+/* The chunk's gradients: gbuf [o, nb hw] gathers its gy; cols serves cols, then dcols. */
+static void backward_chunk(const conv_plan *p, const float *x, const float *gy, const float *w,
+                           float *dx, bool dx_assign, float *dw, float *db, int64_t i0,
+                           int64_t nb, float *cols, float *gbuf) {
+    int64_t hw = p->hw, ld = nb * hw;
+    for (int64_t j = 0; j < nb; j++)
+        for (int64_t oc = 0; oc < p->o; oc++)
+            memcpy(gbuf + oc * ld + j * hw, gy + ((i0 + j) * p->o + oc) * hw,
+                   (size_t)hw * sizeof *gbuf);
+    if (dw) {
+        for (int64_t j = 0; j < nb; j++)
+            cx__im2col_ld(p->g, x + (i0 + j) * p->img, cols + j * hw, ld);
+        cx__sgemm(false, true, p->o, p->k, ld, 1.0f, gbuf, ld, cols, ld, 1.0f, dw, p->k);
+    }
+    if (dx) {
+        cx__sgemm(true, false, p->k, ld, p->o, 1.0f, w, p->k, gbuf, ld, 0.0f, cols, ld);
+        for (int64_t j = 0; j < nb; j++) {
+            float *dx_n = dx + (i0 + j) * p->img;
+            if (dx_assign) memset(dx_n, 0, (size_t)p->img * sizeof *dx_n);
+            cx__col2im_ld(p->g, cols + j * hw, ld, dx_n);
+        }
+    }
+    if (db)
+        for (int64_t oc = 0; oc < p->o; oc++) db[oc] += row_sum(gbuf + oc * ld, ld);
+}
+
+static bool backward_chunked(const conv_plan *p, int64_t n, const float *x, const float *gy,
+                             const float *w, float *dx, bool dx_assign, float *dw, float *db) {
+    int threads = image_threads(n);
+    int64_t b = chunk_images(p, n, threads), ld = b * p->hw;
+    int64_t wlen = dw ? p->o * p->k : 0, blen = db ? p->o : 0;
+    /* per thread: cols, gbuf, then (threaded) its private dw (o, K) and db (o) */
+    int64_t each = (p->k + p->o) * ld, stride = each + (threads > 1 ? wlen + blen : 0);
+    float *ws = thread_buffers(threads, stride);
+    if (!ws) return false;
+    if (threads > 1)
+        for (int t = 0; t < threads; t++)
+            memset(ws + t * stride + each, 0, (size_t)(wlen + blen) * sizeof *ws);
+    FOR_CHUNKS(threads, c, b, nb, n, {
+        float *buf = ws + omp_get_thread_num() * stride;
+        float *dw_t = !dw ? NULL : threads > 1 ? buf + each : dw;
+        float *db_t = !db ? NULL : threads > 1 ? buf + each + wlen : db;
+        backward_chunk(p, x, gy, w, dx, dx_assign, dw_t, db_t, c * b, nb, buf,
+                       buf + p->k * ld);
+    });
+    for (int t = 0; threads > 1 && t < threads; t++) {
+        if (dw) add_into(dw, ws + t * stride + each, wlen);
+        if (db) add_into(db, ws + t * stride + each + wlen, blen);
+    }
+    cx__temp_free(ws);
+    return true;
+}
+
 bool cx__conv_forward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t o,
                       const float *x, const float *w, const float *bias, float *y,
                       bool accumulate) {
     conv_plan p = plan_of(g, groups, o);
+    if (chunked(&p)) return forward_chunked(&p, n, x, w, bias, y, accumulate);
     int threads = image_threads(n);
     int64_t each = p.pointwise ? 0 : p.k * groups * p.hw;
     float *ws = thread_buffers(threads, each);
@@ -165,6 +282,7 @@ bool cx__conv_backward(const cx_conv_geom *g, int64_t groups, int64_t n, int64_t
                        const float *x, const float *gy, const float *w, float *dx,
                        bool dx_assign, float *dw, float *db) {
     conv_plan p = plan_of(g, groups, o);
+    if (chunked(&p)) return backward_chunked(&p, n, x, gy, w, dx, dx_assign, dw, db);
     int threads = image_threads(n);
     int64_t each = p.pointwise ? 0 : p.k * groups * p.hw;
     int64_t wlen = dw ? o * p.k : 0, blen = db ? o : 0;

@@ -12,6 +12,7 @@
 #include "cortex_impl.h"
 
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Work (elements of cols) above which a call outside any parallel region uses threads. */
@@ -66,6 +67,62 @@ CX_VECTORIZE static void col2im_row(const cx_conv_geom *g, const float *src, int
     }
 }
 
+/* ---- small grids: a gather table ----
+ * On a small grid (7x7, 14x14) a cols row is a few grid rows of a few points each, and the
+ * loops above spend their time starting runs. There a table of every (tap, grid point)'s
+ * pixel, built once a call, turns each cols row into one gather over hw points. */
+#define TABLE_MAX 8192 /* taps * grid points: the table's entries */
+
+typedef struct {
+    int32_t *at;    /* [taps, hw]: the pixel of (tap, point) in its plane, or -1 (padding) */
+    int64_t taps, hw;
+} gather_table;
+
+static bool small_grid(const cx_conv_geom *g) {
+    return g->oh * g->ow <= 256 && g->kh * g->kw * g->oh * g->ow <= TABLE_MAX;
+}
+
+static void table_fill(const cx_conv_geom *g, int32_t *at) {
+    for (int64_t i = 0, t = 0; i < g->kh; i++)
+        for (int64_t j = 0; j < g->kw; j++, t++)
+            for (int64_t y = 0, p = 0; y < g->oh; y++)
+                for (int64_t x = 0; x < g->ow; x++, p++) {
+                    int64_t iy = y * g->sh - g->ph + i * g->dh, ix = x * g->sw - g->pw + j * g->dw;
+                    at[t * g->oh * g->ow + p] =
+                        iy >= 0 && iy < g->h && ix >= 0 && ix < g->w ? (int32_t)(iy * g->w + ix)
+                                                                     : -1;
+                }
+}
+
+CX_VECTORIZE static void gather_row(const float *plane, const int32_t *at, int64_t hw,
+                                    float *dst) {
+    for (int64_t p = 0; p < hw; p++) dst[p] = at[p] >= 0 ? plane[at[p]] : 0.0f;
+}
+
+/* Within one tap the points read distinct pixels, so the adds never collide. */
+static void scatter_row(const float *src, const int32_t *at, int64_t hw, float *plane) {
+    for (int64_t p = 0; p < hw; p++)
+        if (at[p] >= 0) plane[at[p]] += src[p];
+}
+
+static void im2col_small(const cx_conv_geom *g, const float *img, float *cols, int64_t ld) {
+    int32_t at[TABLE_MAX];
+    int64_t taps = g->kh * g->kw, hw = g->oh * g->ow, plane = g->h * g->w;
+    table_fill(g, at);
+    for (int64_t ci = 0; ci < g->c; ci++)
+        for (int64_t t = 0; t < taps; t++)
+            gather_row(img + ci * plane, at + t * hw, hw, cols + (ci * taps + t) * ld);
+}
+
+static void col2im_small(const cx_conv_geom *g, const float *cols, int64_t ld, float *img) {
+    int32_t at[TABLE_MAX];
+    int64_t taps = g->kh * g->kw, hw = g->oh * g->ow, plane = g->h * g->w;
+    table_fill(g, at);
+    for (int64_t ci = 0; ci < g->c; ci++)
+        for (int64_t t = 0; t < taps; t++)
+            scatter_row(cols + (ci * taps + t) * ld, at + t * hw, hw, img + ci * plane);
+}
+
 static bool use_threads(const cx_conv_geom *g) {
     return !omp_in_parallel() && omp_get_max_threads() > 1 &&
            g->c * g->kh * g->kw * g->oh * g->ow >= IM2COL_PARALLEL_MIN;
@@ -73,10 +130,18 @@ static bool use_threads(const cx_conv_geom *g) {
 
 /* cols [c kh kw, oh ow]: rows are independent, so threads split them. */
 void cx__im2col(const cx_conv_geom *g, const float *img, float *cols) {
-    int64_t taps = g->kh * g->kw, rows = g->c * taps, hw = g->oh * g->ow;
+    cx__im2col_ld(g, img, cols, g->oh * g->ow);
+}
+
+void cx__im2col_ld(const cx_conv_geom *g, const float *img, float *cols, int64_t ld) {
+    if (small_grid(g) && !use_threads(g)) {
+        im2col_small(g, img, cols, ld);
+        return;
+    }
+    int64_t taps = g->kh * g->kw, rows = g->c * taps;
 #define IM2COL_ROW(r)                                                                          \
     im2col_row(g, img + (r) / taps * g->h * g->w, (r) % taps / g->kw, (r) % g->kw,             \
-               cols + (r) * hw)
+               cols + (r) * ld)
     if (use_threads(g)) {
 #pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < rows; r++) IM2COL_ROW(r);
@@ -88,10 +153,18 @@ void cx__im2col(const cx_conv_geom *g, const float *img, float *cols) {
 
 /* img [c, h, w] += cols: the taps of one channel overlap, so threads split channels. */
 void cx__col2im(const cx_conv_geom *g, const float *cols, float *img) {
-    int64_t taps = g->kh * g->kw, hw = g->oh * g->ow, plane = g->h * g->w;
+    cx__col2im_ld(g, cols, g->oh * g->ow, img);
+}
+
+void cx__col2im_ld(const cx_conv_geom *g, const float *cols, int64_t ld, float *img) {
+    if (small_grid(g) && !use_threads(g)) {
+        col2im_small(g, cols, ld, img);
+        return;
+    }
+    int64_t taps = g->kh * g->kw, plane = g->h * g->w;
 #define COL2IM_CHANNEL(ci)                                                                     \
     for (int64_t t = 0; t < taps; t++)                                                         \
-        col2im_row(g, cols + ((ci) * taps + t) * hw, t / g->kw, t % g->kw, img + (ci) * plane)
+        col2im_row(g, cols + ((ci) * taps + t) * ld, t / g->kw, t % g->kw, img + (ci) * plane)
     if (use_threads(g) && g->c > 1) {
 #pragma omp parallel for schedule(static)
         for (int64_t ci = 0; ci < g->c; ci++) COL2IM_CHANNEL(ci);
