@@ -10,6 +10,7 @@
  */
 #include "data_impl.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -71,6 +72,41 @@ static cx_status resize_into(const char *path, const uint8_t *pix, int w, int h,
     return st;
 }
 
+/* Reads the next decimal of a PNM header (after whitespace and # comments); -1 if none. */
+static long pnm_number(FILE *fp) {
+    int ch = fgetc(fp);
+    while (ch == '#' || isspace(ch)) {
+        if (ch == '#')
+            while (ch != EOF && ch != '\n' && ch != '\r') ch = fgetc(fp);
+        ch = fgetc(fp);
+    }
+    long v = -1;
+    for (; ch >= '0' && ch <= '9' && v < 1L << 20; ch = fgetc(fp)) v = (v < 0 ? 0 : v * 10) + ch - '0';
+    return v; /* the one whitespace byte after the last number is consumed here */
+}
+
+/* stb's binary PNM reader (P5 grey, P6 RGB) reads past its buffer when the pixels stop short
+ * of what the header says (found by fuzzing): check the length first. True if fp is not such
+ * a file or holds all its pixels; fp is rewound. */
+static bool pnm_complete(FILE *fp, const char *path, int w, int h, int comp) {
+    char magic[2] = {0};
+    bool pnm = fread(magic, 1, 2, fp) == 2 && magic[0] == 'P' && (magic[1] == '5' || magic[1] == '6');
+    long width = pnm ? pnm_number(fp) : 0, height = pnm ? pnm_number(fp) : 0;
+    long maxval = pnm ? pnm_number(fp) : 0, start = ftell(fp), end = -1;
+    if (pnm && fseek(fp, 0, SEEK_END) == 0) end = ftell(fp);
+    rewind(fp);
+    if (!pnm) return true;
+    int64_t need = (int64_t)w * h * comp * (maxval > 255 ? 2 : 1);
+    if (width != w || height != h || maxval < 1 || maxval > 65535 || start < 0 ||
+        end - start < need) {
+        cx__error(CX_ERR_FORMAT, "cx_image_load: %s: a PNM picture of %dx%d needs %lld bytes of "
+                  "pixels; the file holds %ld after its header (truncated?)", path, w, h,
+                  (long long)need, end - start > 0 ? end - start : 0);
+        return false;
+    }
+    return true;
+}
+
 /* Decodes the open file fp into a new tensor. */
 static cx_tensor *decode(FILE *fp, const char *path, int channels, int64_t height,
                          int64_t width) {
@@ -80,7 +116,7 @@ static cx_tensor *decode(FILE *fp, const char *path, int channels, int64_t heigh
         cx__error(CX_ERR_FORMAT, "%s: %s: not a readable image: %s", who, path, stb_reason());
         return NULL;
     }
-    if (!size_ok(who, path, h, w)) return NULL;
+    if (!size_ok(who, path, h, w) || !pnm_complete(fp, path, w, h, comp)) return NULL;
     int c = channels ? channels : comp <= 2 ? 1 : 3; /* alpha is dropped */
     int fw, fh, fc;
     uint8_t *pix = stbi_load_from_file(fp, &fw, &fh, &fc, c);
