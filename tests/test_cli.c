@@ -58,6 +58,16 @@ static void test_train_eval_predict(void **state) {
     assert_int_equal(run(out, sizeof out, "predict bars.safetensors two.png"), 0);
     print_message("predict:\n%s", out);
     assert_true(out[0] == '2');
+    /* a model ending in its own softmax: its outputs are the probabilities, not softmaxed
+     * twice (which would cap 4 classes at e / (e + 3) = 0.475) */
+    write_text("mlp_softmax.cfg", "[model]\ninput = 1,28,28\n[flatten]\n[dense]\nunits = 32\n"
+                                  "[relu]\n[dense]\nunits = 4\n[softmax]\n");
+    assert_int_equal(run(out, sizeof out, "train mlp_softmax.cfg --data bars --epochs 3 "
+                                          "--batch 32 --lr 0.003 --out soft.safetensors --seed 3"),
+                     0);
+    assert_int_equal(run(out, sizeof out, "predict soft.safetensors two.png"), 0);
+    print_message("predict (softmax model):\n%s", out);
+    assert_true(out[0] == '2' && strtod(out + 1, NULL) > 0.6);
 
     assert_int_equal(run(out, sizeof out, "summary mlp.cfg"), 0);
     assert_non_null(strstr(out, "25,252")); /* 784*32+32 + 32*4+4 */

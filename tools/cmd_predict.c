@@ -37,7 +37,13 @@ int cmd_predict(int argc, char **argv) {
     rc = CLI_FAIL;
     if (x) {
         cx_no_grad_begin();
-        p = cx_softmax(cx_model_forward(m, x), -1);
+        /* probabilities: a model may end in its own softmax (or log-softmax) already */
+        const char *last = cx_model_layer_kind(m, cx_model_num_layers(m) - 1);
+        cx_tensor *y = cx_model_forward(m, x);
+        p = !y || !last                        ? cx_softmax(y, -1)
+            : strcmp(last, "softmax") == 0     ? y
+            : strcmp(last, "log_softmax") == 0 ? cx_exp(y)
+                                               : cx_softmax(y, -1);
         cx_no_grad_end();
         if (!p || cx_tensor_ndim(p) != 2) {
             cli_fail(p ? "predict: the model's output is not a vector of class scores" : NULL);
