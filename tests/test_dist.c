@@ -262,6 +262,10 @@ static void test_single_process(void **state) {
     double v[2] = {1.5, -2};
     assert_int_equal(cx_dist_sum_f64(v, 2), CX_OK);
     assert_true(v[0] == 1.5 && v[1] == -2);
+    /* sharing a step's outcome alone: this rank's status, the sums as they were */
+    assert_int_equal(cx_dist_share(CX_OK, v, 2, "test"), CX_OK);
+    assert_int_equal(cx_dist_share(CX_ERR_NUMERIC, v, 2, "test"), CX_ERR_NUMERIC);
+    assert_true(v[0] == 1.5 && v[1] == -2);
     cx_model *m = small_mlp();
     assert_int_equal(cx_dist_broadcast_model(m), CX_OK);
     int64_t n = cx_model_num_params(m);

@@ -20,7 +20,7 @@ typedef struct {
     uint64_t seed;
     float lr, beta1, smoothing;
     float time_limit;
-    bool json;
+    bool json, distributed;
 } gan_args;
 
 /* The built-in configs of --arch (and --noise), or --generator and --discriminator. */
@@ -124,7 +124,8 @@ static int train(const cli_command *cmd, gan_args *a) {
     cx_gan_fit_params fp = {.batch_size = a->batch, .json = a->json, .smoothing = a->smoothing,
                             .time_limit_s = a->time_limit, .checkpoint_path = a->out,
                             .grid_dir = a->grid_dir, .plot_path = a->plot,
-                            .watch_samples = a->watch, .data_name = a->data};
+                            .watch_samples = a->watch, .data_name = a->data,
+                            .distributed = a->distributed};
     int rc = cli_parse_progress(a->progress, &fp.progress);
     if (rc != CLI_OK) return rc;
     if (a->resume) {
@@ -157,7 +158,7 @@ static int train(const cli_command *cmd, gan_args *a) {
         cx_dataset_free(train);
         train = head;
     }
-    if (!a->json) {
+    if (!a->json && cli_prints()) {
         int k = cx_gan_classes(gan);
         printf("training a %sGAN (noise %lld", k ? "conditional " : "",
                (long long)cx_gan_noise_size(gan));
@@ -168,10 +169,14 @@ static int train(const cli_command *cmd, gan_args *a) {
                cx_optim_kind_name(cx_optim_kind_of(go)), cx_optim_get_lr(go), a->epochs);
         if (a->time_limit > 0) printf(" or %g s", a->time_limit);
         printf("\n");
+        if (cx_dist_size() > 1)
+            printf("distributed: %d ranks x batch %lld = global batch %lld, %d threads each\n",
+                   cx_dist_size(), (long long)a->batch, (long long)a->batch * cx_dist_size(),
+                   cx_get_num_threads());
     }
     cx_gan_fit_result r;
     if (cx_gan_fit(gan, go, dopt, train, &fp, &r) != CX_OK) goto fail;
-    report(a, &r);
+    if (cli_prints()) report(a, &r);
     rc = CLI_OK;
     goto done;
 fail:
@@ -303,6 +308,8 @@ int cmd_gan(int argc, char **argv) {
         {"--plot", OPT_STRING, &a.plot, "FILE.png", "loss curves of D and G at the end"},
         {"--progress", OPT_STRING, &a.progress, "MODE", "auto|bar|lines|none (default auto)"},
         {"--json", OPT_FLAG, &a.json, NULL, "one JSON object per epoch and a final one"},
+        {"--distributed", OPT_FLAG, &a.distributed, NULL,
+         "under mpirun -np N: data-parallel, --batch per rank, rank 0 writes (alone: no-op)"},
     };
     cli_command cmd = {
         .name = "gan",
@@ -345,5 +352,6 @@ int cmd_gan(int argc, char **argv) {
         return cli_usage_error("gan: --time-limit must be >= 0, --beta1 in 0..1 and --watch 1 "
                                "to 100000");
     if ((rc = cli_set_threads(a.threads)) != CLI_OK) return rc;
+    if (a.distributed && (rc = cli_join_job(a.threads)) != CLI_OK) return rc;
     return train(&cmd, &a);
 }

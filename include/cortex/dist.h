@@ -54,6 +54,11 @@ cx_status cx_dist_broadcast_model_buffers(cx_model *m);
 /* v[0..n) becomes the sum over all ranks, on every rank. */
 cx_status cx_dist_sum_f64(double *v, int n);
 cx_status cx_dist_sum_f32(float *v, int64_t n);
+/* After a step that may have failed on some rank: sums[0..n) (0 to 15 values; may be NULL
+ * when n is 0) become their totals, in the same reduction that tells every rank whether any
+ * failed. Returns st where this rank failed, CX_ERR_DEVICE "WHO: another rank failed ..."
+ * where only another did, CX_OK otherwise. Alone it returns st and changes nothing. */
+cx_status cx_dist_share(cx_status st, double *sums, int n, const char *who);
 
 /* ---- gradient averaging ---- */
 

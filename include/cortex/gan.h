@@ -183,6 +183,12 @@ typedef struct {
     int64_t watch_samples;       /* samples it classifies (0: 1000) */
     cx_train_state *resume;      /* continue from this state (from cx_gan_load) */
     const char *data_name;       /* the training data's name, kept in checkpoints */
+    /* In an MPI job (cortex/dist.h): batch_size per rank; rank 0's networks go to every rank,
+     * each takes its part of every global batch, noise, fake labels and dropout are drawn per
+     * global sample, each network's gradients are averaged over the ranks in its own phase,
+     * and rank 0 alone writes the grid, the watch, the log, the curves and checkpoints. Batch
+     * norm keeps each rank's statistics (rank 0's are kept after each epoch). */
+    bool distributed;
 } cx_gan_fit_params;
 
 typedef struct {

@@ -87,6 +87,23 @@ cx_status cx_dist_sum_f64(double *v, int n) {
                          "MPI_Allreduce");
 }
 
+cx_status cx_dist_share(cx_status st, double *sums, int n, const char *who) {
+    if (size == 1) return st;
+    if (n < 0 || n > 15 || (n && !sums))
+        return cx__error(CX_ERR_ARG, "dist: sharing %d sums (0 to 15)", n);
+    double all[16];
+    for (int i = 0; i < n; i++) all[i] = sums[i];
+    all[n] = st != CX_OK; /* a failed rank still joins the sum, so no rank waits forever */
+    cx_status sum = cx_dist_sum_f64(all, n + 1);
+    if (st != CX_OK) return st;
+    if (sum != CX_OK) return sum;
+    if (all[n] > 0)
+        return cx__error(CX_ERR_DEVICE, "%s: another rank failed; training stopped (that rank's "
+                         "message says why)", who);
+    for (int i = 0; i < n; i++) sums[i] = all[i];
+    return CX_OK;
+}
+
 cx_status cx_dist_sum_f32(float *v, int64_t n) {
     if (size == 1) return CX_OK;
     for (int64_t at = 0; at < n; at += CHUNK) {

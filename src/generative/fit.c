@@ -26,20 +26,12 @@ static cx_loader *make_loader(const cx_dataset *d, int64_t batch, bool shuffle, 
     return cx_loader_new(d, &lp);
 }
 
-/* A batch's figures weighted by its rows, summed over ranks when distributed; [7]: whether
- * a rank failed. */
-enum { SUM_RECON, SUM_KL, SUM_TOTAL, SUM_MSE, SUM_INPUT_MSE, SUM_SAMPLES, SUM_FAILED, N_SUMS };
+/* A batch's figures weighted by its rows, summed over ranks when distributed. */
+enum { SUM_RECON, SUM_KL, SUM_TOTAL, SUM_MSE, SUM_INPUT_MSE, SUM_SAMPLES, N_SUMS };
 
 /* Shares st and the sums with every rank: CX_OK only if every rank's step worked. */
 static cx_status share_sums(bool dist, cx_status st, double *sums, const char *who) {
-    if (!dist) return st;
-    sums[SUM_FAILED] = st != CX_OK;
-    cx_status sum = cx_dist_sum_f64(sums, N_SUMS);
-    if (st != CX_OK) return st;
-    if (sum != CX_OK) return sum;
-    if (sums[SUM_FAILED] > 0)
-        return cx__error(CX_ERR_DEVICE, "%s: another rank failed (its message says why)", who);
-    return CX_OK;
+    return dist ? cx_dist_share(st, sums, N_SUMS, who) : st;
 }
 
 static void metrics_from_sums(const double *sums, cx_ae_metrics *out, bool noise) {

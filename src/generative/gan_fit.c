@@ -28,6 +28,8 @@ typedef struct {
     cx_loader *loader;
     cx_arena *arena;
     cx_tensor *grid_z; /* the fixed noise [100, Z] (heap) */
+    bool dist, root;   /* distributed over more than one rank; rank 0 (or alone) */
+    cx__gan_shard shard; /* dist: where this rank's batch lies, and the two syncs */
 } gan_run;
 
 static void add_stats(cx_gan_stats *sum, const cx_gan_stats *s) {
@@ -43,8 +45,9 @@ static void mean_stats(cx_gan_stats *s, int64_t n) {
 
 static cx_status train_epoch(gan_run *r, int epoch, cx_gan_stats *out, int64_t *steps) {
     cx_progress_bar bar;
-    cx__progress_start(&bar, r->p->json ? CX_PROGRESS_NONE : r->p->progress, r->p->out,
-                       epoch + 1, r->p->epochs, cx_loader_num_batches(r->loader));
+    cx_progress mode = r->p->json || !r->root ? CX_PROGRESS_NONE : r->p->progress;
+    cx__progress_start(&bar, mode, r->p->out, epoch + 1, r->p->epochs,
+                       cx_loader_num_batches(r->loader));
     cx_gan_set_training(r->gan, true);
     cx_loader_start_epoch(r->loader, epoch);
     *out = (cx_gan_stats){0};
@@ -53,9 +56,10 @@ static cx_status train_epoch(gan_run *r, int epoch, cx_gan_stats *out, int64_t *
     cx_status st = CX_OK;
     while (st == CX_OK && cx_loader_next(r->loader, &x, &y)) {
         cx_gan_stats s;
+        if (r->dist) cx_loader_shard_rows(r->loader, &r->shard.offset, &r->shard.global);
         cx_arena_begin(r->arena);
-        st = cx_gan_train_step(r->gan, r->g_optim, r->d_optim, x, r->gan->classes ? y : NULL,
-                               r->p->smoothing, &s);
+        st = cx__gan_train_step(r->gan, r->g_optim, r->d_optim, x, r->gan->classes ? y : NULL,
+                                r->p->smoothing, r->dist ? &r->shard : NULL, &s);
         cx_arena_end(r->arena);
         cx_arena_reset(r->arena);
         if (st != CX_OK) {
@@ -68,7 +72,7 @@ static cx_status train_epoch(gan_run *r, int epoch, cx_gan_stats *out, int64_t *
         add_stats(out, &s);
         step++;
         cx__progress_step(&bar, step, out->d_loss / (double)step, NAN,
-                          step * cx_tensor_dim(x, 0));
+                          step * (r->dist ? r->shard.global : cx_tensor_dim(x, 0)));
     }
     cx__progress_finish(&bar);
     cx_gan_set_training(r->gan, false);
@@ -187,11 +191,49 @@ static cx_status check_params(const cx_gan *gan, const cx_dataset *train,
                          cx_dataset_labels((cx_dataset *)train) ? "" : " (no labels)");
     if (gan->classes && !cx_dataset_labels((cx_dataset *)train))
         return cx__error(CX_ERR_ARG, "GAN fit: a conditional GAN needs labelled data");
-    int64_t batch = p->batch_size ? p->batch_size : 64;
+    int ranks = p->distributed ? cx_dist_size() : 1;
+    int64_t batch = (p->batch_size ? p->batch_size : 64) * ranks;
     if (cx_dataset_size(train) < batch)
-        return cx__error(CX_ERR_ARG, "GAN fit: %lld samples are fewer than one batch of %lld",
-                         (long long)cx_dataset_size(train), (long long)batch);
+        return cx__error(CX_ERR_ARG, "GAN fit: %lld samples are fewer than one batch of %lld%s",
+                         (long long)cx_dataset_size(train), (long long)batch,
+                         ranks > 1 ? " (over all ranks)" : "");
     return CX_OK;
+}
+
+/* Every rank starts from rank 0's networks; each network gets its own gradient sync. */
+static cx_status join_job(gan_run *r) {
+    cx_status st = cx_dist_broadcast_model(r->gan->gen);
+    if (st == CX_OK) st = cx_dist_broadcast_model(r->gan->disc);
+    if (st != CX_OK) return st;
+    r->shard.g_sync = cx_grad_sync_new(r->gan->gen, (size_t)CX_FIT_BUCKET_BYTES);
+    r->shard.d_sync = cx_grad_sync_new(r->gan->disc, (size_t)CX_FIT_BUCKET_BYTES);
+    return r->shard.g_sync && r->shard.d_sync ? CX_OK : cx_last_status();
+}
+
+/* Rank 0's end of an epoch: the grid, the watch, the log line and the checkpoint. */
+static cx_status finish_epoch(gan_run *r, int epoch, cx_gan_fit_result *res, double seconds,
+                              cx_train_state *s) {
+    const cx_gan_fit_params *p = r->p;
+    cx_status st = CX_OK;
+    char grid[4096];
+    if (p->grid_dir && (st = write_grid(r, epoch + 1, grid, sizeof grid)) != CX_OK) return st;
+    res->watch = (cx_gan_watch){.label_accuracy = NAN};
+    if (p->classifier &&
+        (st = cx_gan_watch_classify(r->gan, p->classifier, &p->classifier_norm,
+                                    p->watch_samples, p->seed + 4, &res->watch)) != CX_OK)
+        return st;
+    log_epoch(p, epoch + 1, res, seconds, p->grid_dir ? grid : NULL);
+    return p->checkpoint_path ? cx_gan_save(p->checkpoint_path, r->gan, r->g_optim, r->d_optim, s)
+                              : CX_OK;
+}
+
+/* Whether rank 0's clock says the next epoch would pass the time limit (every rank stops
+ * together). */
+static cx_status time_is_up(const gan_run *r, double elapsed, double last_epoch, bool *up) {
+    double v = r->root && r->p->time_limit_s > 0 && elapsed + last_epoch > r->p->time_limit_s;
+    cx_status st = r->dist ? cx_dist_share(CX_OK, &v, 1, "GAN fit") : CX_OK;
+    *up = v > 0;
+    return st;
 }
 
 cx_status cx_gan_fit(cx_gan *gan, cx_optim *g_optim, cx_optim *d_optim, const cx_dataset *train,
@@ -217,29 +259,35 @@ cx_status cx_gan_fit(cx_gan *gan, cx_optim *g_optim, cx_optim *d_optim, const cx
         cx_model_seed(gan->disc, p.seed + 1);
         cx_rng_seed(gan->rng, p.seed + 2);
     }
+    bool dist = p.distributed && cx_dist_size() > 1;
     /* pictures to -1..1, the range of the generator's tanh */
     bool u8 = cx_tensor_dtype(cx_dataset_samples((cx_dataset *)train)) == CX_DTYPE_U8;
     cx_loader_params lp = {.batch_size = p.batch_size, .shuffle = true, .seed = p.seed,
                            .drop_last = true, .scale = u8 ? 2.0f / 255 : 2.0f, .mean = 1,
                            .std = 1};
     s.normalisation = lp;
+    if (dist) lp.shard_rank = cx_dist_rank(), lp.shard_count = cx_dist_size();
     cx_rng *grid_rng = cx_rng_new(p.seed + 3);
     gan_run r = {.gan = gan, .g_optim = g_optim, .d_optim = d_optim, .p = &p,
                  .loader = cx_loader_new(train, &lp), .arena = cx_arena_new(0),
                  .grid_z = grid_rng ? cx_randn(grid_rng, CX_SHAPE(GRID_SIDE * GRID_SIDE,
                                                                   gan->noise))
-                                    : NULL};
+                                    : NULL,
+                 .dist = dist, .root = !p.distributed || cx_dist_is_root()};
     cx_rng_free(grid_rng);
     /* the loss curves keep the first CURVE_MAX epochs of this run */
     int n_epochs = p.epochs - s.epoch < CURVE_MAX ? p.epochs - s.epoch : CURVE_MAX;
     float *curves = cx__calloc((size_t)(2 * (n_epochs > 0 ? n_epochs : 1)) * sizeof *curves);
     cx_status st = r.loader && r.arena && r.grid_z && curves ? CX_OK : cx_last_status();
+    if (st == CX_OK && dist) st = join_job(&r);
     cx_gan_fit_result res = {.epochs_run = s.epoch};
     double last_epoch = 0;
     int done = 0;
     for (int epoch = s.epoch; st == CX_OK && epoch < p.epochs; epoch++) {
         double e0 = cx__now_s();
-        if (p.time_limit_s > 0 && done > 0 && e0 - t0 + last_epoch > p.time_limit_s) {
+        bool up;
+        if ((st = time_is_up(&r, e0 - t0, last_epoch, &up)) != CX_OK) break;
+        if (up && done > 0) {
             res.stopped_by_time = true;
             break;
         }
@@ -247,27 +295,21 @@ cx_status cx_gan_fit(cx_gan *gan, cx_optim *g_optim, cx_optim *d_optim, const cx
         if ((st = train_epoch(&r, epoch, &res.last, &steps)) != CX_OK) break;
         double seconds = cx__now_s() - e0;
         res.steps_per_s = seconds > 0 ? (float)((double)steps / seconds) : 0;
-        char grid[4096];
-        if (p.grid_dir && (st = write_grid(&r, epoch + 1, grid, sizeof grid)) != CX_OK) break;
-        res.watch = (cx_gan_watch){.label_accuracy = NAN};
-        if (p.classifier &&
-            (st = cx_gan_watch_classify(gan, p.classifier, &p.classifier_norm, p.watch_samples,
-                                        p.seed + 4, &res.watch)) != CX_OK)
+        if (dist && ((st = cx_dist_broadcast_model_buffers(gan->gen)) != CX_OK ||
+                     (st = cx_dist_broadcast_model_buffers(gan->disc)) != CX_OK))
             break;
-        log_epoch(&p, epoch + 1, &res, seconds, p.grid_dir ? grid : NULL);
         if (done < n_epochs) {
             curves[2 * done] = res.last.d_loss;
             curves[2 * done + 1] = res.last.g_loss;
         }
         s.epoch = res.epochs_run = epoch + 1;
         done++;
-        if (p.checkpoint_path &&
-            (st = cx_gan_save(p.checkpoint_path, gan, g_optim, d_optim, &s)) != CX_OK)
-            break;
+        st = r.root ? finish_epoch(&r, epoch, &res, seconds, &s) : CX_OK;
+        if (dist) st = cx_dist_share(st, NULL, 0, "GAN fit: the end of an epoch on rank 0");
         last_epoch = cx__now_s() - e0;
     }
     int points = done < n_epochs ? done : n_epochs;
-    if (st == CX_OK && p.plot_path && points > 0) {
+    if (st == CX_OK && p.plot_path && points > 0 && r.root) {
         float *d = cx__alloc((size_t)points * 2 * sizeof *d);
         if (!d) st = cx_last_status();
         for (int i = 0; d && i < points; i++)
@@ -278,6 +320,8 @@ cx_status cx_gan_fit(cx_gan *gan, cx_optim *g_optim, cx_optim *d_optim, const cx
     if (params->resume) *params->resume = s;
     res.seconds = cx__now_s() - t0;
     if (result) *result = res;
+    cx_grad_sync_free(r.shard.g_sync);
+    cx_grad_sync_free(r.shard.d_sync);
     cx__free(curves);
     cx_tensor_free(r.grid_z);
     cx_arena_free(r.arena);

@@ -37,6 +37,21 @@ struct cx_gan {
     cx_rng *rng;      /* training noise and fake labels */
 };
 
+/* A data-parallel GAN step (gan_fit.c): this rank's batch is rows [offset, offset + B) of a
+ * global batch of `global`; noise, fake labels and dropout are drawn for the whole global
+ * batch and cut to those rows, and each network's gradients are averaged over the ranks by
+ * its own sync (both networks train, but in separate phases with separate losses). */
+typedef struct {
+    int64_t offset, global;
+    cx_grad_sync *g_sync, *d_sync;
+} cx__gan_shard;
+
+/* cx_gan_train_step, sharded (shard NULL: alone). Every rank makes the same collective calls
+ * whether or not its step fails; stats are the global batch's means. */
+cx_status cx__gan_train_step(cx_gan *gan, cx_optim *g_optim, cx_optim *d_optim, cx_tensor *x,
+                             cx_tensor *labels, float smoothing, const cx__gan_shard *shard,
+                             cx_gan_stats *stats);
+
 /* labels i32 [N] in 0..classes-1 as one-hot f32 [N, classes] (no gradient); NULL + error
  * naming who for a missing, mis-shaped or out-of-range label. */
 cx_tensor *cx__gan_one_hot(cx_tensor *labels, int64_t n, int classes, const char *who);

@@ -199,14 +199,10 @@ cx_status cx_text_train(cx_model *m, cx_optim *o, const cx_vocab *v, cx_tensor *
                 cx_model_set_batch_shard(m, 0, 0);
                 cx_status sync_st = cx_grad_sync_end(sync);
                 if (st == CX_OK) st = sync_st;
-                double shared[3] = {lv, st != CX_OK, root && time_up};
-                cx_status sum = cx_dist_sum_f64(shared, 3);
-                if (st == CX_OK) st = sum;
-                if (st == CX_OK && shared[1] > 0)
-                    st = cx__error(CX_ERR_DEVICE, "%s: another rank failed; training stopped "
-                                   "(that rank's message says why)", who);
+                double shared[2] = {lv, root && time_up};
+                st = cx_dist_share(st, shared, 2, who);
                 lv = (float)(shared[0] / ranks);
-                time_up = shared[2] > 0;
+                time_up = shared[1] > 0;
             }
             if (st == CX_OK && cx__guard_grads(m, who) != CX_OK) st = cx__guard_error(who);
             float norm = st == CX_OK ? cx_clip_grad_norm(params_list, n_params, p.clip_norm) : 0;

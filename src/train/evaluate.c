@@ -97,16 +97,10 @@ cx_status cx_evaluate(cx_model *m, const cx_dataset *d, int64_t batch_size,
 cx_status cx_evaluate_sharded(cx_model *m, const cx_dataset *d, int64_t batch_size,
                               const cx_loader_params *normalisation, cx_metrics *out) {
     if (!out) return cx__error(CX_ERR_ARG, "evaluate: NULL argument");
-    /* a failure on one rank must not leave the others waiting in the sum: count it there */
-    double sums[4] = {0};
+    double sums[3] = {0};
     cx_status st = evaluate_part(m, d, batch_size, normalisation, cx_dist_rank(),
                                  cx_dist_size(), sums);
-    sums[3] = st != CX_OK;
-    cx_status sum = cx_dist_sum_f64(sums, 4);
-    if (st != CX_OK) return st;
-    if (sum != CX_OK) return sum;
-    if (sums[3] > 0)
-        return cx__error(CX_ERR_DEVICE, "evaluate: another rank failed (its message says why)");
+    if ((st = cx_dist_share(st, sums, 3, "evaluate")) != CX_OK) return st;
     metrics_from(m, sums, out);
     return CX_OK;
 }

@@ -129,13 +129,8 @@ static cx_status forward_backward(fit_run *r, const char *who, cx_tensor *x, cx_
     cx_model_set_batch_shard(m, 0, 0);
     cx_status sync = cx_grad_sync_end(r->sync);
     if (st == CX_OK) st = sync;
-    double shared[4] = {sums->loss_sum, sums->correct, sums->samples, st != CX_OK};
-    cx_status sum = cx_dist_sum_f64(shared, 4);
-    if (st != CX_OK) return st;
-    if (sum != CX_OK) return sum;
-    if (shared[3] > 0)
-        return cx__error(CX_ERR_DEVICE, "%s: another rank failed; training stopped (that rank's "
-                         "message says why)", who);
+    double shared[3] = {sums->loss_sum, sums->correct, sums->samples};
+    if ((st = cx_dist_share(st, shared, 3, who)) != CX_OK) return st;
     *sums = (step_sums){shared[0], shared[1], shared[2]};
     return CX_OK;
 }
