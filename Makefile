@@ -7,12 +7,17 @@
 #   make golden          regenerate tests/golden/*.safetensors with PyTorch (scripts/golden)
 #   make fuzz            libFuzzer targets (clang) built in build/fuzz and run FUZZ_TIME=60 s
 #                        each; make fuzz-build only builds, make fuzz-replay replays tests/corpus
-# Toggles: DEBUG=1 (no optimisation), SANITIZE=1, WERROR=1.
+#   make CUDA=1          the same with the CUDA backend (src/backend/cuda, nvcc, cuBLAS) in
+#                        build/cuda; its binaries also run where there is no GPU (docs/CUDA.md)
+# Toggles: DEBUG=1 (no optimisation), SANITIZE=1, WERROR=1, CUDA=1.
 
 CC ?= cc
 BUILD := build
 ifeq ($(SANITIZE),1)
   BUILD := build/sanitize
+endif
+ifeq ($(CUDA),1)
+  BUILD := $(BUILD)/cuda
 endif
 
 CFLAGS_OPT := -O3
@@ -44,7 +49,29 @@ LDLIBS := -lm -ldl -lpthread -ljansson -linih -lz -lcairo -lstb $(MPI_LIBS)
 LDFLAGS := -fopenmp $(LDFLAGS_SAN)
 
 LIB_SRC := $(sort $(wildcard src/*/*.c src/backend/cpu/*.c))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+
+# The CUDA backend (make CUDA=1): its C and CUDA files join the library, every file is built
+# with CX_HAVE_CUDA, and the programs link cudart and cuBLAS (found at run time through the
+# rpath). Code for sm_90 (H100, H200) plus PTX that newer GPUs compile when loading it.
+# -fmad=false: no fused multiply-add contraction, as on the CPU (GCC's ISO C mode), so the
+# elementwise kernels and optimizer updates round as the CPU code does. A .c and a .cu file
+# there must not share a name (both would make the same .o).
+CUDA_HOME ?= /usr/local/cuda
+NVCC ?= $(CUDA_HOME)/bin/nvcc
+CUDA_ARCH ?= -gencode arch=compute_90,code=[sm_90,compute_90]
+CU_SRC :=
+ifeq ($(CUDA),1)
+  LIB_SRC += $(sort $(wildcard src/backend/cuda/*.c))
+  CU_SRC := $(sort $(wildcard src/backend/cuda/*.cu))
+  CPPFLAGS += -DCX_HAVE_CUDA -isystem $(CUDA_HOME)/include
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+  NVCCFLAGS := -std=c++17 -O3 $(CUDA_ARCH) -fmad=false -Iinclude -Isrc -MMD -MP \
+               -Xcompiler -fPIC,-Wall,-Wextra
+  ifeq ($(WERROR),1)
+    NVCCFLAGS += -Werror all-warnings -Xcompiler -Werror
+  endif
+endif
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
 OPS_SRC := $(filter-out src/ops/registry.c,$(wildcard src/ops/*.c))
 NN_SRC := $(filter-out src/nn/registry.c,$(wildcard src/nn/*.c))
 TEST_SRC := $(sort $(wildcard tests/*.c))
@@ -96,6 +123,10 @@ $(BUILD)/obj/%.o: %.c | $(OPS_DEF) $(GROUPS_DEF) $(LAYERS_DEF)
 
 $(BUILD)/obj/src/ops/registry.o: $(OPS_DEF)
 $(BUILD)/obj/src/nn/registry.o: $(LAYERS_DEF)
+
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
 $(LIB_A): $(LIB_OBJ)
 	@rm -f $@

@@ -482,7 +482,8 @@ cx_status cx_safetensors_save(const char *path, int n, const char *const *names,
 
 /* The layers above the core: models (nn), optimizers, data, training and checkpoints, and
  * what is built on them: reinforcement learning (rl), text models (text), autoencoders, GANs, and
- * optimising a network's input (vision: adversarial examples, visualisation, dream, style). */
+ * optimising a network's input (vision: adversarial examples, visualisation, dream, style);
+ * the compute devices (device: the CPU and CUDA GPUs). */
 #include "cortex/nn.h"
 #include "cortex/optim.h"
 #include "cortex/data.h"
@@ -493,5 +494,6 @@ cx_status cx_safetensors_save(const char *path, int n, const char *const *names,
 #include "cortex/gan.h"
 #include "cortex/vision.h"
 #include "cortex/dist.h"
+#include "cortex/device.h"
 
 #endif /* CORTEX_H */

@@ -131,5 +131,6 @@ int cmd_adversarial(int argc, char **argv);
 int cmd_visualize(int argc, char **argv);
 int cmd_dream(int argc, char **argv);
 int cmd_style(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
 
 #endif

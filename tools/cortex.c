@@ -40,6 +40,7 @@ static const command commands[] = {
     {"visualize", cmd_visualize, "pictures that excite a layer's filters or a class most"},
     {"dream", cmd_dream, "deep dream: a picture enhanced by what chosen layers respond to"},
     {"style", cmd_style, "style transfer: one picture's content in another's style"},
+    {"devices", cmd_devices, "the compute devices: the CPU and CUDA GPUs (or why there are none)"},
     {"help", cmd_help, "show this help, or the help of one command (cortex help train)"},
     {"version", cmd_version, "print the version and the compute libraries in use"},
 };
