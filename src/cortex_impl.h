@@ -227,6 +227,14 @@ int64_t cx__first_nonfinite(const float *p, int64_t n);
 /* ---------------------------------------------------------------------------------------- */
 /* CPU kernels shared across ops (src/backend/cpu)                                          */
 
+/* Many products against one B (src/backend/cpu/packed_gemm.c): B [k, n] (trans: stored as
+ * [n, k]) packed once into cx__packed_floats(k, n) floats, then C[m, n] = A[m, k]·B, added to
+ * C when accumulate. Only where cx__packed_gemm_ok() (AVX2 with FMA, or AVX-512). */
+bool cx__packed_gemm_ok(void);
+size_t cx__packed_floats(int64_t k, int64_t n);
+void cx__pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb, float *packed);
+void cx__sgemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                      const float *packed, bool accumulate, float *c, int64_t ldc);
 /* C = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans is true. */
 void cx__sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,

@@ -6,6 +6,9 @@
  */
 #include "test.h"
 
+#include <math.h>
+#include <stdlib.h>
+
 #define GOLDEN "tests/golden/rnn.safetensors"
 
 static cx_safetensors *golden;
@@ -291,6 +294,49 @@ static void test_errors(void **state) {
     for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) cx_tensor_free(objs[i]);
 }
 
+/* The step products' packed kernel against sgemm: edge sizes (rows not a multiple of the
+ * 6-row tile, columns not of the panel), B given either way round, written and added. */
+static void test_packed_gemm(void **state) {
+    (void)state;
+    if (!cx__packed_gemm_ok()) skip(); /* no AVX2 or AVX-512: the steps use sgemm */
+    const int64_t sizes[][3] = {
+        {1, 1, 1}, {7, 33, 5}, {32, 512, 128}, {13, 100, 64}, {6, 16, 0}};
+    cx_rng *rng = cx_rng_new(5);
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        int64_t m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+        cx_tensor *a = cx_randn(rng, CX_SHAPE(m, k ? k : 1));
+        cx_tensor *b = cx_randn(rng, CX_SHAPE(k ? k : 1, n));
+        cx_tensor *c0 = cx_randn(rng, CX_SHAPE(m, n));
+        float *packed = malloc(cx__packed_floats(k, n) * sizeof(float) + 1);
+        float *want = malloc((size_t)(m * n) * sizeof(float));
+        float *got = malloc((size_t)(m * n) * sizeof(float));
+        for (int trans = 0; trans < 2; trans++) {
+            /* trans: B stored as its transpose [n, k] */
+            float *bt = malloc((size_t)(k * n + 1) * sizeof(float));
+            for (int64_t p = 0; p < k; p++)
+                for (int64_t j = 0; j < n; j++)
+                    bt[trans ? j * k + p : p * n + j] = cx_tensor_f32(b)[p * n + j];
+            cx__pack_b(trans, k, n, bt, trans ? k : n, packed);
+            for (int acc = 0; acc < 2; acc++) {
+                memcpy(want, cx_tensor_f32(c0), (size_t)(m * n) * sizeof(float));
+                memcpy(got, want, (size_t)(m * n) * sizeof(float));
+                cx__sgemm(false, false, m, n, k, 1.0f, cx_tensor_f32(a), k, cx_tensor_f32(b), n,
+                          acc ? 1.0f : 0.0f, want, n);
+                cx__sgemm_packed(m, n, k, cx_tensor_f32(a), k, packed, acc, got, n);
+                for (int64_t i = 0; i < m * n; i++)
+                    if (fabsf(got[i] - want[i]) > 1e-5f * (1.0f + fabsf(want[i])))
+                        fail_msg("%lldx%lldx%lld trans %d accumulate %d: [%lld] %g, want %g",
+                                 (long long)m, (long long)n, (long long)k, trans, acc,
+                                 (long long)i, got[i], want[i]);
+            }
+            free(bt);
+        }
+        free(packed), free(want), free(got);
+        cx_tensor_free(a), cx_tensor_free(b), cx_tensor_free(c0);
+    }
+    cx_rng_free(rng);
+}
+
 CX_TEST_GROUP(rnn) {
     golden = cx_safetensors_open(GOLDEN);
     const struct CMUnitTest tests[] = {
@@ -299,6 +345,7 @@ CX_TEST_GROUP(rnn) {
         cmocka_unit_test(test_stateful),          cmocka_unit_test(test_last_step),
         cmocka_unit_test(test_char_model),        cmocka_unit_test(test_steady_state),
         cmocka_unit_test(test_conv1d_layers),     cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_packed_gemm),
     };
     if (!golden) printf("rnn: %s; run `make golden`\n", cx_last_error());
     CX_RUN_GROUP("rnn", tests);

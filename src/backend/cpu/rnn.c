@@ -122,6 +122,27 @@ CX_VECTORIZE static void gru_cell(int64_t nb, int64_t H, float *restrict g, cons
     }
 }
 
+/* w_hh packed for the step products (NULL: none, they go to sgemm): forward needs
+ * h·w_hhᵀ (B = w_hhᵀ [H, K H]), backward dG·w_hh (B = w_hh [K H, H]). Free with
+ * cx__temp_free. */
+static float *pack_w_hh(const cx_rnn_pass *p, bool forward) {
+    const int64_t H = p->H, KH = cx__rnn_gates(p->kind) * H;
+    if (!cx__packed_gemm_ok()) return NULL;
+    int64_t k = forward ? H : KH, n = forward ? KH : H;
+    float *w = cx__temp_alloc(cx__packed_floats(k, n) * sizeof(float));
+    if (w) cx__pack_b(forward, k, n, p->w_hh, H, w);
+    else cx_clear_error(); /* without the buffer the products go to sgemm */
+    return w;
+}
+
+/* c [nb, n] (+)= a [nb, k]·B, with B = w_hhᵀ (forward) or w_hh, packed in wp when not NULL. */
+static void step_product(const float *wp, bool forward, int64_t nb, int64_t n, int64_t k,
+                         const float *a, const float *w_hh, int64_t H, bool accumulate,
+                         float *c) {
+    if (wp) cx__sgemm_packed(nb, n, k, a, k, wp, accumulate, c, n);
+    else cx__sgemm(false, forward, nb, n, k, 1.0f, a, k, w_hh, H, accumulate ? 1.0f : 0.0f, c, n);
+}
+
 void cx__rnn_forward(const cx_rnn_pass *p) {
     const int64_t T = p->T, N = p->N, I = p->I, H = p->H, KH = cx__rnn_gates(p->kind) * H;
     const int64_t EH = cx__rnn_extra(p->kind) * H;
@@ -129,6 +150,7 @@ void cx__rnn_forward(const cx_rnn_pass *p) {
     /* Gi = x·w_ihᵀ + b_ih (+ b_hh, except for GRU, whose b_hh sits inside r ⊙ (...)) */
     fill_rows(p->gates, T * N, KH, p->b_ih, gru ? NULL : p->b_hh);
     cx__sgemm(false, true, T * N, KH, I, 1.0f, p->x, I, p->w_ih, I, 1.0f, p->gates, KH);
+    float *wp = pack_w_hh(p, true);
     FOR_SLICES(N, r0, r1, {
         int64_t nb = r1 - r0;
         for (int64_t t = 0; t < T && nb > 0; t++) {
@@ -138,11 +160,11 @@ void cx__rnn_forward(const cx_rnn_pass *p) {
             if (gru) {
                 float *gh = p->scratch + r0 * KH;
                 fill_rows(gh, nb, KH, p->b_hh, NULL);
-                cx__sgemm(false, true, nb, KH, H, 1.0f, hprev, H, p->w_hh, H, 1.0f, gh, KH);
+                step_product(wp, true, nb, KH, H, hprev, p->w_hh, H, true, gh);
                 gru_cell(nb, H, g, gh, hprev, e, h);
                 continue;
             }
-            cx__sgemm(false, true, nb, KH, H, 1.0f, hprev, H, p->w_hh, H, 1.0f, g, KH);
+            step_product(wp, true, nb, KH, H, hprev, p->w_hh, H, true, g);
             if (p->kind == CX_CELL_LSTM) {
                 const float *cprev = t ? e - N * EH : p->c0 + r0 * H;
                 lstm_cell(nb, H, g, cprev, t ? EH : H, e, h);
@@ -151,6 +173,7 @@ void cx__rnn_forward(const cx_rnn_pass *p) {
             }
         }
     });
+    cx__temp_free(wp);
 }
 
 /* ---- cells, backward: dh (nb, H) is d(loss)/d(h_t) ---- */
@@ -222,6 +245,7 @@ bool cx__rnn_backward(const cx_rnn_pass *p, const cx_rnn_grads *d) {
     else memset(dh_next, 0, (size_t)(N * H) * sizeof(float));
     if (lstm && d->gcn) memcpy(dc_next, d->gcn, (size_t)(N * H) * sizeof(float));
     else memset(dc_next, 0, (size_t)(N * H) * sizeof(float));
+    float *wp = pack_w_hh(p, false);
     FOR_SLICES(N, r0, r1, {
         int64_t nb = r1 - r0;
         for (int64_t t = T - 1; t >= 0 && nb > 0; t--) {
@@ -242,10 +266,10 @@ bool cx__rnn_backward(const cx_rnn_pass *p, const cx_rnn_grads *d) {
                               dgit);
             }
             /* dh_{t-1} = dGh_t · w_hh (GRU: added to its direct part) */
-            cx__sgemm(false, false, nb, H, KH, 1.0f, dght, KH, p->w_hh, H, gru ? 1.0f : 0.0f,
-                      dhn, H);
+            step_product(wp, false, nb, H, KH, dght, p->w_hh, H, gru, dhn);
         }
     });
+    cx__temp_free(wp);
     if (d->dh0)
         for (int64_t k = 0; k < N * H; k++) d->dh0[k] += dh_next[k];
     if (lstm && d->dc0)
