@@ -185,6 +185,12 @@ static int teardown_scratch(void **state) {
     return 0;
 }
 
+/* The backend's tests: compiled with the backend, stubs that skip without it. */
+#define GPU_TESTS(X)                                                                               \
+    X(without_gpu) X(size_classes) X(pool_reuse) X(pool_pressure) X(binary) X(activations)         \
+    X(scale_fill_copy) X(sums) X(softmax) X(cross_entropy) X(optimizers) X(sgemm)                  \
+    X(device_allocator)
+
 #ifdef CX_HAVE_CUDA
 
 /* ---- the backend where there is no GPU: errors, not crashes ---- */
@@ -830,17 +836,8 @@ static void test_device_allocator(void **state) {
     assert_true(info.cc_major >= 1 && info.memory_bytes > 0);
 }
 
-#define GPU_TESTS(X)                                                                               \
-    X(without_gpu)                                                                                 \
-    X(size_classes) X(pool_reuse) X(pool_pressure) X(binary) X(activations) X(scale_fill_copy)     \
-        X(sums) X(softmax) X(cross_entropy) X(optimizers) X(sgemm) X(device_allocator)
-
 #else /* no CUDA backend: the same tests, each saying why it does not run */
 
-#define GPU_TESTS(X)                                                                               \
-    X(without_gpu)                                                                                 \
-    X(size_classes) X(pool_reuse) X(pool_pressure) X(binary) X(activations) X(scale_fill_copy)     \
-        X(sums) X(softmax) X(cross_entropy) X(optimizers) X(sgemm) X(device_allocator)
 #define STUB(name)                                                                                 \
     static void test_##name(void **state) {                                                        \
         (void)state;                                                                               \

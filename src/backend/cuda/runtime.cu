@@ -20,7 +20,7 @@ extern "C" cx_status cx__cuda_error(const char *what, int code) {
     cudaError_t e = (cudaError_t)code;
     int dev = -1;
     if (cudaGetDevice(&dev) != cudaSuccess) dev = -1;
-    cudaGetLastError(); /* clear a sticky-free error so the next call starts clean */
+    cudaGetLastError(); /* reset the last-error state (a sticky error stays) for the next check */
     cx_status st = e == cudaErrorMemoryAllocation ? CX_ERR_OOM : CX_ERR_DEVICE;
     if (dev >= 0)
         return cx__error(st, "%s on cuda:%d: %s (%s)", what, dev, cudaGetErrorString(e),
