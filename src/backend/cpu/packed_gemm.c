@@ -44,17 +44,19 @@ size_t cx__packed_floats(int64_t k, int64_t n) {
 }
 
 void cx__pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb, float *packed) {
-    int64_t w = nr();
-    for (int64_t j0 = 0; j0 < n; j0 += w) {
+    int64_t w = nr(), panels = (n + w - 1) / w;
+    for (int64_t q = 0; q < panels; q++) {
+        int64_t j0 = q * w, cols = n - j0 < w ? n - j0 : w;
         float *panel = packed + j0 * k;
-        int64_t cols = n - j0 < w ? n - j0 : w;
-        for (int64_t p = 0; p < k; p++) {
-            float *row = panel + p * w;
-            for (int64_t j = 0; j < cols; j++)
-                row[j] = trans ? b[(j0 + j) * ldb + p] : b[p * ldb + j0 + j];
-            for (int64_t j = cols; j < w; j++)
-                row[j] = 0.0f;
-        }
+        if (cols < w) memset(panel, 0, (size_t)(k * w) * sizeof(float));
+        if (trans) /* B's column j is row j0 + j of b: read along it */
+            for (int64_t j = 0; j < cols; j++) {
+                const float *src = b + (j0 + j) * ldb;
+                for (int64_t p = 0; p < k; p++) panel[p * w + j] = src[p];
+            }
+        else
+            for (int64_t p = 0; p < k; p++)
+                memcpy(panel + p * w, b + p * ldb + j0, (size_t)cols * sizeof(float));
     }
 }
 
