@@ -61,6 +61,9 @@ NVCC ?= $(CUDA_HOME)/bin/nvcc
 CUDA_ARCH ?= -gencode arch=compute_90,code=[sm_90,compute_90]
 CU_SRC :=
 ifeq ($(CUDA),1)
+  ifeq ($(shell command -v $(NVCC) 2>/dev/null),)
+    $(error make CUDA=1: no nvcc at $(NVCC); install the CUDA toolkit, or set CUDA_HOME=DIR or NVCC=PATH)
+  endif
   LIB_SRC += $(sort $(wildcard src/backend/cuda/*.c))
   CU_SRC := $(sort $(wildcard src/backend/cuda/*.cu))
   CPPFLAGS += -DCX_HAVE_CUDA -isystem $(CUDA_HOME)/include
