@@ -102,8 +102,9 @@ extern "C" cx_status cx__cuda_describe(int index, cx_device_info *info) {
     if ((e = cudaSetDevice(index)) != cudaSuccess) return cx__cuda_error("cudaSetDevice", e);
     size_t free_b = 0, total_b = 0;
     e = cudaMemGetInfo(&free_b, &total_b);
-    cudaSetDevice(prev);
+    cudaError_t back = cudaSetDevice(prev);
     if (e != cudaSuccess) return cx__cuda_error("cudaMemGetInfo", e);
+    if (back != cudaSuccess) return cx__cuda_error("cudaSetDevice (restoring the caller's)", back);
     info->free_bytes = free_b;
     cx__cuda_blas_name(info->blas, sizeof info->blas);
     return CX_OK;
