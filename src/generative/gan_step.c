@@ -52,7 +52,8 @@ static cx_tensor *own_rows(cx_tensor *all, int64_t b, const cx__gan_shard *sh) {
     shape[0] = b;
     cx_tensor *own = cx_tensor_new(all->dtype, all->ndim, shape);
     if (own) {
-        size_t row = (size_t)cx__numel(all->ndim - 1, all->shape + 1) * cx_dtype_size(all->dtype);
+        size_t row = (size_t)cx__numel(all->ndim - 1, all->shape + 1) *
+                     cx_dtype_size(all->dtype);
         memcpy(cx_tensor_data(own), (char *)cx_tensor_data(all) + (size_t)sh->offset * row,
                (size_t)b * row);
     }
