@@ -36,6 +36,19 @@ static void vmath_accuracy(void **state) {
         else if (cdf > 1e-30) e_cdf_tail = fmax(e_cdf_tail, rel);
         if (pdf > 1e-30) e_pdf = fmax(e_pdf, fabs(cx__vnormal_pdf(x) - pdf) / pdf);
     }
+    /* log over every binade of the normal floats, log1p over [0, 1] (its use: softplus) */
+    double e_log = 0, e_log1p = 0;
+    for (double xd = 1.2e-38; xd < 3e38; xd *= 1.0001) {
+        float x = (float)xd;
+        e_log = fmax(e_log, ulps(cx__vlog(x), log((double)x)));
+    }
+    for (double yd = 1e-30; yd <= 1.0; yd *= 1.0001) {
+        float y = (float)yd;
+        e_log1p = fmax(e_log1p, ulps(cx__vlog1p(y), log1p((double)y)));
+    }
+    assert_true(cx__vlog1p(0.0f) == 0.0f && isnan(cx__vlog1p(NAN)));
+    if (e_log > 2.0 || e_log1p > 3.0)
+        fail_msg("max errors: log %.2f ulp, log1p %.2f ulp", e_log, e_log1p);
     if (e_exp > 1.5 || e_expm1 > 2.5 || e_tanh > 2.5 || e_sig > 4.0 || e_cdf > 1.5e-6 ||
         e_cdf_tail > 1e-5 || e_pdf > 1e-5)
         fail_msg("max errors: exp %.2f ulp, expm1 %.2f ulp, tanh %.2f ulp, sigmoid %.2f ulp, "

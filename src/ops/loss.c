@@ -69,7 +69,7 @@ static void ew_values(ew_kind kind, const float *a, const float *b, int64_t n, f
         break;
     case EW_BCE:
         for (int64_t i = 0; i < n; i++)
-            v[i] = fmaxf(a[i], 0.0f) - a[i] * b[i] + log1pf(cx__vexp(-fabsf(a[i])));
+            v[i] = fmaxf(a[i], 0.0f) - a[i] * b[i] + cx__vlog1p(cx__vexp(-fabsf(a[i])));
         break;
     case EW_KL:
         for (int64_t i = 0; i < n; i++)

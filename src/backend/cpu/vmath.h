@@ -1,5 +1,5 @@
 /*
- * vmath.h - float exp, expm1, tanh, sigmoid and the normal CDF written so that GCC vectorises
+ * vmath.h - float exp, expm1, log, log1p, tanh, sigmoid and the normal CDF written so that GCC vectorises
  * loops calling them (libm's versions are scalar calls unless -ffast-math).
  *
  * Measured against double-precision libm (tests/test_unary.c): exp <= 1 ulp (subnormal results
@@ -76,6 +76,39 @@ static inline float cx__vexp(float x) {
     memcpy(&s1, &b1, sizeof s1);
     memcpy(&s2, &b2, sizeof s2);
     return p * s1 * s2; /* overflows to inf above ln(FLT_MAX) */
+}
+
+/* ln x for a positive, finite, normal x (Cephes logf): x = m 2^e with m in [sqrt(1/2),
+ * sqrt 2), ln m = f - f^2/2 + f^3 P(f) with f = m - 1, and e ln2 added in two parts. */
+static inline float cx__vlog(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    float e = (float)((int32_t)((u >> 23) & 0xffu) - 126);
+    u = (u & 0x807fffffu) | 0x3f000000u; /* the mantissa as m in [0.5, 1) */
+    float m;
+    memcpy(&m, &u, sizeof m);
+    bool low = m < 0.707106781186547524f;
+    e = cx__vselect(low, e - 1.0f, e);
+    float f = cx__vselect(low, m + m - 1.0f, m - 1.0f), z = f * f;
+    float p = 7.0376836292e-2f;
+    p = p * f - 1.1514610310e-1f;
+    p = p * f + 1.1676998740e-1f;
+    p = p * f - 1.2420140846e-1f;
+    p = p * f + 1.4249322787e-1f;
+    p = p * f - 1.6668057665e-1f;
+    p = p * f + 2.0000714765e-1f;
+    p = p * f - 2.4999993993e-1f;
+    p = p * f + 3.3333331174e-1f;
+    float y = p * f * z + e * -2.12194440e-4f - 0.5f * z;
+    return f + y + e * 0.693359375f;
+}
+
+/* ln(1 + y) for 0 <= y < 2^126 (NaN gives NaN): ln u · y / (u - 1) with u = 1 + y rounded,
+ * which cancels the rounding of u, so tiny y keep their relative accuracy. */
+static inline float cx__vlog1p(float y) {
+    float u = 1.0f + y;
+    float d = cx__vselect(u == 1.0f, 1.0f, u - 1.0f);
+    return cx__vselect(u == 1.0f, y, cx__vlog(u) * (y / d));
 }
 
 /* e^x - 1, accurate near 0 where e^x - 1 cancels: Taylor series to x^8 for |x| < 0.5. */
