@@ -88,21 +88,38 @@ static void split_at(const cx_tensor *x, int dim, int64_t *outer, int64_t *red, 
 
 /* ---- sum kernels ---- */
 
+/* Pieces of SPAN elements are summed in float (vector lanes of SPAN / width terms each), the
+ * pieces' sums in double: as sum_block below, for speed without AVX-512's wide conversions. */
+enum { SPAN = 256 };
 CX_VECTORIZE
 static double sum_span(const float *x, int64_t n) {
     double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t i = 0; i < n; i++) acc += x[i];
+    for (int64_t i0 = 0; i0 < n; i0 += SPAN) {
+        int64_t len = n - i0 < SPAN ? n - i0 : SPAN;
+        float part = 0.0f;
+#pragma omp simd reduction(+ : part)
+        for (int64_t i = 0; i < len; i++) part += x[i0 + i];
+        acc += part;
+    }
     return acc;
 }
 
-/* acc[0..len) += sum over rows of x[r * stride + j]. */
+/* acc[0..len) += sum over rows of x[r * stride + j], len <= COLS. Groups of GROUP rows are
+ * summed in float and each group's sums added in double: converting every element to double
+ * ran at half the vector width and took 5x PyTorch's time on AVX2. */
+enum { GROUP = 32 };
 CX_VECTORIZE
 static void sum_block(const float *x, int64_t rows, int64_t stride, int64_t len, double *acc) {
-    for (int64_t r = 0; r < rows; r++) {
-        const float *row = x + r * stride;
+    for (int64_t r0 = 0; r0 < rows; r0 += GROUP) {
+        float part[COLS] = {0};
+        int64_t r1 = rows - r0 < GROUP ? rows : r0 + GROUP;
+        for (int64_t r = r0; r < r1; r++) {
+            const float *row = x + r * stride;
 #pragma omp simd
-        for (int64_t j = 0; j < len; j++) acc[j] += row[j];
+            for (int64_t j = 0; j < len; j++) part[j] += row[j];
+        }
+#pragma omp simd
+        for (int64_t j = 0; j < len; j++) acc[j] += part[j];
     }
 }
 
