@@ -376,8 +376,8 @@ typedef struct {
     float *dx, *dw_ih, *dw_hh, *db_ih, *db_hh, *dh0, *dc0;
 } cx_rnn_grads;
 
-void cx__rnn_forward(const cx_rnn_pass *p);
-/* false (+ error) only if its temporaries cannot be allocated. */
+/* Both false (+ error) only if their temporaries cannot be allocated. */
+bool cx__rnn_forward(const cx_rnn_pass *p);
 bool cx__rnn_backward(const cx_rnn_pass *p, const cx_rnn_grads *d);
 
 /* ---------------------------------------------------------------------------------------- */

@@ -120,8 +120,13 @@ static cx_tensor *layer_forward(cx_cell_kind kind, int layer, cx_tensor *const *
     memcpy((float *)p.h0, cx__f32(c[1]), (size_t)(N * H) * 4);
     if (kind == CX_CELL_LSTM) memcpy((float *)p.c0, cx__f32(c[2]), (size_t)(N * H) * 4);
     else memset((float *)p.c0, 0, (size_t)(N * H) * 4);
-    cx__rnn_forward(&p);
+    bool ran = cx__rnn_forward(&p);
     cx__temp_free(scratch);
+    if (!ran) {
+        cx_tensor_free(out);
+        out = NULL;
+        goto done;
+    }
     /* h_n = y_{T-1}; LSTM's c_n = c_{T-1}, the first H of each extra row */
     memcpy(y + T * N * H, y + (T - 1) * N * H, (size_t)(N * H) * 4);
     if (kind == CX_CELL_LSTM)

@@ -122,17 +122,19 @@ CX_VECTORIZE static void gru_cell(int64_t nb, int64_t H, float *restrict g, cons
     }
 }
 
-/* w_hh packed for the step products (NULL: none, they go to sgemm): forward needs
- * h·w_hhᵀ (B = w_hhᵀ [H, K H]), backward dG·w_hh (B = w_hh [K H, H]). Free with
- * cx__temp_free. */
-static float *pack_w_hh(const cx_rnn_pass *p, bool forward) {
+/* w_hh packed for the step products into *out (NULL where the kernel is missing: they go to
+ * sgemm): forward needs h·w_hhᵀ (B = w_hhᵀ [H, K H]), backward dG·w_hh (B = w_hh [K H, H]).
+ * false (+ error) if its buffer cannot be allocated. Free with cx__temp_free. */
+static bool pack_w_hh(const cx_rnn_pass *p, bool forward, float **out) {
     const int64_t H = p->H, KH = cx__rnn_gates(p->kind) * H;
-    if (!cx__packed_gemm_ok()) return NULL;
+    *out = NULL;
+    if (!cx__packed_gemm_ok()) return true;
     int64_t k = forward ? H : KH, n = forward ? KH : H;
     float *w = cx__temp_alloc(cx__packed_floats(k, n) * sizeof(float));
-    if (w) cx__pack_b(forward, k, n, p->w_hh, H, w);
-    else cx_clear_error(); /* without the buffer the products go to sgemm */
-    return w;
+    if (!w) return false;
+    cx__pack_b(forward, k, n, p->w_hh, H, w);
+    *out = w;
+    return true;
 }
 
 /* c [nb, n] (+)= a [nb, k]·B, with B = w_hhᵀ (forward) or w_hh, packed in wp when not NULL. */
@@ -143,14 +145,15 @@ static void step_product(const float *wp, bool forward, int64_t nb, int64_t n, i
     else cx__sgemm(false, forward, nb, n, k, 1.0f, a, k, w_hh, H, accumulate ? 1.0f : 0.0f, c, n);
 }
 
-void cx__rnn_forward(const cx_rnn_pass *p) {
+bool cx__rnn_forward(const cx_rnn_pass *p) {
     const int64_t T = p->T, N = p->N, I = p->I, H = p->H, KH = cx__rnn_gates(p->kind) * H;
     const int64_t EH = cx__rnn_extra(p->kind) * H;
     const bool gru = p->kind == CX_CELL_GRU;
     /* Gi = x·w_ihᵀ + b_ih (+ b_hh, except for GRU, whose b_hh sits inside r ⊙ (...)) */
     fill_rows(p->gates, T * N, KH, p->b_ih, gru ? NULL : p->b_hh);
     cx__sgemm(false, true, T * N, KH, I, 1.0f, p->x, I, p->w_ih, I, 1.0f, p->gates, KH);
-    float *wp = pack_w_hh(p, true);
+    float *wp;
+    if (!pack_w_hh(p, true, &wp)) return false;
     FOR_SLICES(N, r0, r1, {
         int64_t nb = r1 - r0;
         for (int64_t t = 0; t < T && nb > 0; t++) {
@@ -174,6 +177,7 @@ void cx__rnn_forward(const cx_rnn_pass *p) {
         }
     });
     cx__temp_free(wp);
+    return true;
 }
 
 /* ---- cells, backward: dh (nb, H) is d(loss)/d(h_t) ---- */
@@ -245,7 +249,11 @@ bool cx__rnn_backward(const cx_rnn_pass *p, const cx_rnn_grads *d) {
     else memset(dh_next, 0, (size_t)(N * H) * sizeof(float));
     if (lstm && d->gcn) memcpy(dc_next, d->gcn, (size_t)(N * H) * sizeof(float));
     else memset(dc_next, 0, (size_t)(N * H) * sizeof(float));
-    float *wp = pack_w_hh(p, false);
+    float *wp;
+    if (!pack_w_hh(p, false, &wp)) {
+        cx__temp_free(dgi);
+        return false;
+    }
     FOR_SLICES(N, r0, r1, {
         int64_t nb = r1 - r0;
         for (int64_t t = T - 1; t >= 0 && nb > 0; t--) {
