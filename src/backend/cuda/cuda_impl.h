@@ -139,7 +139,7 @@ cx_status cx__cuda_scale(int64_t n, float alpha, const float *x, float *y);
 /* y[0..n) = value. */
 cx_status cx__cuda_fill(int64_t n, float value, float *y);
 
-/* ---- reductions (reduce.cu): sums accumulate in double, as the CPU's do ---- */
+/* ---- reductions (reduce.cu): sums accumulate in double ---- */
 
 /* y[r] = sum (or mean) of x[r, 0..cols) for r < rows; x is (rows, cols). cols 0 gives 0
  * (sum) or NaN (mean), as PyTorch. */

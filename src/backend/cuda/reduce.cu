@@ -1,10 +1,10 @@
 /*
  * reduce.cu - sum and mean, per row of a (rows, cols) matrix and over a whole array.
  *
- * As in src/ops/reduce.c, every sum accumulates in double and a mean is the sum times
- * 1 / count in double (a mean of nothing is 0 * inf = NaN, as PyTorch). The whole-array sum
- * runs in two passes with a fixed number of blocks, so its result does not depend on
- * scheduling: no atomics, the same order every run.
+ * Every sum accumulates in double (each thread's share and the tree over threads), and a
+ * mean is the sum times 1 / count in double, as in src/ops/reduce.c (a mean of nothing is
+ * 0 * inf = NaN, as PyTorch). The whole-array sum runs in two passes with a fixed number of
+ * blocks, so its result does not depend on scheduling: no atomics, the same order every run.
  */
 #include "backend/cuda/kernels.cuh"
 
