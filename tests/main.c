@@ -271,6 +271,17 @@ int cx_test_run_cli(char *out, size_t size, const char *fmt, ...) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+void cx_test_cli_errors(const cx_test_cli_error *cases, size_t n) {
+    static char out[1 << 15];
+    for (size_t i = 0; i < n; i++) {
+        int rc = cx_test_run_cli(out, sizeof out, "%s", cases[i].args);
+        if (rc != cases[i].rc || !strstr(out, cases[i].message) ||
+            !strstr(out, "cortex: error: "))
+            fail_msg("cortex %s: exit %d, expected %d with '%s':\n%s", cases[i].args, rc,
+                     cases[i].rc, cases[i].message, out);
+    }
+}
+
 void cx_test_draw_bar(uint8_t *img, int c, cx_rng *rng) {
     for (int i = 0; i < 28 * 28; i++) {
         int row = i / 28;

@@ -71,6 +71,13 @@ void cx_test_scratch_remove(void);
 const char *cx_test_cli(void);
 int cx_test_run_cli(char *out, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Command lines that must fail: each "cortex ARGS" exits with rc and prints "cortex: error: "
+ * and message; fails the test naming the first that does not. */
+typedef struct {
+    const char *args, *message;
+    int rc;
+} cx_test_cli_error;
+void cx_test_cli_errors(const cx_test_cli_error *cases, size_t n);
 /* The number key of the last line of out that holds a JSON object (a --json run's final
  * line); fails the test if there is none or key is not a number there. */
 double cx_test_json_number(const char *out, const char *key);

@@ -496,10 +496,7 @@ static void cli(void **state) {
     assert_non_null(strstr(out, "wrote pics/denoising.png"));
     assert_null(strstr(out, "latent_scatter"));
     /* errors */
-    struct {
-        const char *args, *message;
-        int rc;
-    } bad[] = {
+    const cx_test_cli_error bad[] = {
         {"vae sample ae.st", "a plain autoencoder has no prior", 1},
         {"vae sample absent.st", "absent.st", 1},
         {"vae sample", "missing arguments", 2},
@@ -516,12 +513,7 @@ static void cli(void **state) {
         {"autoencoder pictures vae.st", "needs --data", 2},
         {"vae --data absent", "absent", 1},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        rc = cx_test_run_cli(out, sizeof out, "%s", bad[i].args);
-        if (rc != bad[i].rc || !strstr(out, bad[i].message) || !strstr(out, "cortex: error: "))
-            fail_msg("cortex %s: exit %d, expected %d with '%s':\n%s", bad[i].args, rc, bad[i].rc,
-                     bad[i].message, out);
-    }
+    cx_test_cli_errors(bad, sizeof bad / sizeof *bad);
     cx_test_scratch_remove();
 }
 

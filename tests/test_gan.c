@@ -464,10 +464,7 @@ static void cli(void **state) {
     assert_int_equal(rc, 0);
     assert_true(cx_test_json_number(out, "epochs") == 1);
     assert_non_null(strstr(out, "\"stopped_by_time\": true"));
-    struct {
-        const char *args, *message;
-        int rc;
-    } bad[] = {
+    const cx_test_cli_error bad[] = {
         {"gan --data bars --arch wgan", "'wgan' is not one of dense, dcgan, cgan", 2},
         {"gan --epochs 2", "needs --data", 2},
         {"gan --data bars --generator g.cfg", "go together", 2},
@@ -489,12 +486,7 @@ static void cli(void **state) {
         {"gan sample gan.st --n 0", "--n must be 1 to 10000", 2},
         {"gan sample cls.st", "not a GAN checkpoint", 1},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        rc = cx_test_run_cli(out, sizeof out, "%s", bad[i].args);
-        if (rc != bad[i].rc || !strstr(out, bad[i].message) || !strstr(out, "cortex: error: "))
-            fail_msg("cortex %s: exit %d, expected %d with '%s':\n%s", bad[i].args, rc, bad[i].rc,
-                     bad[i].message, out);
-    }
+    cx_test_cli_errors(bad, sizeof bad / sizeof *bad);
     cx_test_scratch_remove();
 }
 
