@@ -289,16 +289,7 @@ static cx__pool *pools[CX_CUDA_MAX_DEVICES];
 /* The current device's pool, made if needed; NULL + error. */
 static cx__pool *current_pool(void) {
     int dev = 0;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e != cudaSuccess) {
-        cx__cuda_error("cudaGetDevice", e);
-        return NULL;
-    }
-    if (dev < 0 || dev >= CX_CUDA_MAX_DEVICES) {
-        cx__error(CX_ERR_DEVICE, "cuda:%d: the backend keeps state for %d devices only", dev,
-                  CX_CUDA_MAX_DEVICES);
-        return NULL;
-    }
+    if (!cx__cuda_device_slot(&dev)) return NULL;
     pthread_mutex_lock(&pools_lock);
     if (!pools[dev]) pools[dev] = cx__pool_new(&(cx__pool_raw){device_alloc, device_free, NULL});
     cx__pool *pool = pools[dev];

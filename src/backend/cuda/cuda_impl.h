@@ -55,6 +55,9 @@ cx_status cx__cuda_describe(int index, cx_device_info *info);
 /* Makes index the calling thread's current device (cudaSetDevice), checking it exists. */
 cx_status cx__cuda_set_device(int index);
 int cx__cuda_current_device(void);
+/* The current device into *dev for the backend's per-device arrays; false + error naming the
+ * call that failed, or a device number past CX_CUDA_MAX_DEVICES. */
+bool cx__cuda_device_slot(int *dev);
 /* The backend's stream on the current device (made on first use; NULL + error on failure).
  * The type is cudaStream_t. */
 void *cx__cuda_stream(void);

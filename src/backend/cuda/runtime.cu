@@ -123,6 +123,20 @@ extern "C" int cx__cuda_current_device(void) {
     return dev;
 }
 
+extern "C" bool cx__cuda_device_slot(int *dev) {
+    cudaError_t e = cudaGetDevice(dev);
+    if (e != cudaSuccess) {
+        cx__cuda_error("cudaGetDevice", e);
+        return false;
+    }
+    if (*dev < 0 || *dev >= CX_CUDA_MAX_DEVICES) {
+        cx__error(CX_ERR_DEVICE, "cuda:%d: the backend keeps state for %d devices only", *dev,
+                  CX_CUDA_MAX_DEVICES);
+        return false;
+    }
+    return true;
+}
+
 /* ---- streams ---- */
 
 static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -130,16 +144,8 @@ static cudaStream_t streams[CX_CUDA_MAX_DEVICES];
 
 extern "C" void *cx__cuda_stream(void) {
     int dev = 0;
-    cudaError_t e = cudaGetDevice(&dev);
-    if (e != cudaSuccess) {
-        cx__cuda_error("cudaGetDevice", e);
-        return NULL;
-    }
-    if (dev < 0 || dev >= CX_CUDA_MAX_DEVICES) {
-        cx__error(CX_ERR_DEVICE, "cuda:%d: the backend keeps state for %d devices only", dev,
-                  CX_CUDA_MAX_DEVICES);
-        return NULL;
-    }
+    if (!cx__cuda_device_slot(&dev)) return NULL;
+    cudaError_t e = cudaSuccess;
     pthread_mutex_lock(&stream_lock);
     /* Non-blocking: the legacy default stream (used by other libraries in the process) does
      * not serialise with ours. */
