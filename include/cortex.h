@@ -100,6 +100,16 @@ bool cx_parse_size(const char *text, size_t *bytes);
 void cx_set_detect_anomaly(bool on);
 bool cx_detect_anomaly(void);
 
+/* Precision of float32 matrix products (matmul, dense, convolution, recurrent steps), as
+ * torch.set_float32_matmul_precision: CX_MATMUL_FLOAT32 (the default) multiplies in float32;
+ * CX_MATMUL_BF16 rounds both factors to bfloat16 (8 significant bits, round to nearest even)
+ * and sums in float32, which Intel AMX runs several times faster (elsewhere the same numbers
+ * come at float32 speed). Tensors, gradients and optimizer state stay float32. CX_MATMUL=bf16
+ * in the environment sets it at start-up. Change it between steps, not during one. */
+typedef enum { CX_MATMUL_FLOAT32, CX_MATMUL_BF16 } cx_matmul_precision;
+void cx_set_matmul_precision(cx_matmul_precision p);
+cx_matmul_precision cx_get_matmul_precision(void);
+
 /* Name of the matrix-product library in use ("OpenBLAS 0.3.21 (SkylakeX)" or "built-in"). */
 const char *cx_blas_name(void);
 

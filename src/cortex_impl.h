@@ -235,7 +235,30 @@ size_t cx__packed_floats(int64_t k, int64_t n);
 void cx__pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb, float *packed);
 void cx__sgemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                       const float *packed, bool accumulate, float *c, int64_t ldc);
-/* C = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans is true. */
+/* Products with bfloat16 factors (src/backend/cpu/bf16_gemm.c), for CX_MATMUL_BF16.
+ * cx__sgemm_bf16 is cx__sgemm's contract; false where its packing buffers cannot be had (the
+ * caller then multiplies in float32). The packed-B functions lay B out for AMX's tiles
+ * (cx__bf16_packable: AMX present and k small enough for the stack blocks of A). */
+#define CX_BF16_PACKED_MAX_K 1024
+bool cx__bf16_matmul(void);
+bool cx__amx_available(void);
+uint16_t cx__bf16_round(float f);
+bool cx__sgemm_bf16(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                    const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                    float *c, int64_t ldc);
+bool cx__bf16_packable(int64_t k);
+size_t cx__bf16_packed_floats(int64_t k, int64_t n);
+void cx__bf16_pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb,
+                     float *packed);
+void cx__bf16_packed_product(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                             const float *packed, bool accumulate, float *c, int64_t ldc);
+void cx__bf16_round_rows(int64_t m, int64_t k, const float *a, int64_t lda, float *out);
+void cx__bf16_round_in_place(float *x, size_t n);
+/* C = alpha * op(A) op(B) + beta * C, row-major, op = transpose when trans is true; under
+ * CX_MATMUL_BF16 with bfloat16 factors. cx__sgemm_float32 always multiplies in float32. */
+void cx__sgemm_float32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                       const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                       float *c, int64_t ldc);
 void cx__sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                int64_t ldc);

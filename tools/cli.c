@@ -217,6 +217,14 @@ int cli_set_threads(int threads) {
     return CLI_OK;
 }
 
+int cli_set_matmul(const char *precision) {
+    if (!precision) return CLI_OK;
+    if (strcmp(precision, "float32") == 0) cx_set_matmul_precision(CX_MATMUL_FLOAT32);
+    else if (strcmp(precision, "bf16") == 0) cx_set_matmul_precision(CX_MATMUL_BF16);
+    else return cli_usage_error("--matmul %s; choose float32 or bf16", precision);
+    return CLI_OK;
+}
+
 int cli_join_job(int threads) {
     if (cx_dist_init(NULL, NULL) != CX_OK) return cli_fail(NULL);
     const char *local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");

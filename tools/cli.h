@@ -63,6 +63,8 @@ int cli_parse_progress(const char *name, cx_progress *p);
 
 /* Applies --threads when given (> 0). */
 int cli_set_threads(int threads);
+/* --matmul float32|bf16: cx_set_matmul_precision, or a usage error naming the value. */
+int cli_set_matmul(const char *precision);
 /* --distributed: joins the MPI job mpirun started (alone: one process, nothing changes) and,
  * where neither --threads (threads 0) nor CX_NUM_THREADS says otherwise, shares the cores
  * among the job's processes on this machine. Call after cli_set_threads. */

@@ -100,7 +100,8 @@ static int read_corpus(const char *path, char **text, size_t *len) {
 }
 
 static int text_train(int argc, char **argv) {
-    const char *arch = "lstm", *tokens = "chars", *out = NULL, *optimizer = "adam";
+    const char *arch = "lstm", *tokens = "chars", *out = NULL, *optimizer = "adam",
+               *matmul = NULL;
     int64_t layers = 2, hidden = 128, embed = 64, seq = 40, batch = 64, max_vocab = 0;
     int epochs = 10, threads = 0;
     float lr = 2e-3f, clip = 5.0f, time_limit = 0, val_fraction = 0.05f, dropout = 0,
@@ -131,6 +132,9 @@ static int text_train(int argc, char **argv) {
          "(default 0.05)"},
         {"--seed", OPT_U64, &seed, "N", "initialisation seed (default 1)"},
         {"--threads", OPT_INT, &threads, "N", "CPU threads"},
+        {"--matmul", OPT_STRING, &matmul, "float32|bf16",
+         "precision of the matrix products: bf16 rounds their factors to bfloat16 and sums in "
+         "float32 (Intel AMX runs it faster; default float32, or CX_MATMUL)"},
         {"--json", OPT_FLAG, &json, NULL,
          "one JSON object per epoch and a final one (bits per token = per character)"},
         {"--out", OPT_STRING, &out, "MODEL", "the model file to write (required)"},
@@ -164,6 +168,7 @@ static int text_train(int argc, char **argv) {
         return cli_usage_error("text train: --dropout %g, --lr-decay %g; the dropout must be "
                                "in [0, 1) and the decay in (0, 1]", dropout, lr_decay);
     if ((rc = cli_set_threads(threads)) != CLI_OK) return rc;
+    if ((rc = cli_set_matmul(matmul)) != CLI_OK) return rc;
     if (distributed && (rc = cli_join_job(threads)) != CLI_OK) return rc;
     cx_optim_kind kind;
     if (cx_optim_kind_parse(optimizer, &kind) != CX_OK) return cli_usage_error("%s", cx_last_error());

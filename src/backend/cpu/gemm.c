@@ -92,6 +92,16 @@ static void builtin_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, flo
 void cx__sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
                int64_t ldc) {
+    if (m == 0 || n == 0) return;
+    if (k > 0 && cx__bf16_matmul() &&
+        cx__sgemm_bf16(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
+        return;
+    cx__sgemm_float32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void cx__sgemm_float32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                       const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                       float *c, int64_t ldc) {
     pthread_once(&blas_once, blas_load);
     if (m == 0 || n == 0) return;
     if (k == 0) {

@@ -8,6 +8,11 @@
  *
  * NR is two vectors: 16 with AVX2, 32 with AVX-512, chosen at run time. Without either the
  * functions fall back to cx__sgemm on the unpacked matrix (cx__packed_gemm_ok says so).
+ *
+ * Under CX_MATMUL_BF16 the pack holds B for AMX's tiles (bf16_gemm.c), or where there is no
+ * AMX (or k is past CX_BF16_PACKED_MAX_K) B rounded to bfloat16 in the panels above, A's rows
+ * then rounded in blocks on the stack. The buffer's first PACK_HEADER floats say which, so a
+ * product always reads the pack as it was made.
  */
 #include "cortex_impl.h"
 
@@ -38,12 +43,18 @@ bool cx__packed_gemm_ok(void) {
     return isa != ISA_NONE;
 }
 
+enum { PACK_HEADER = 16 }; /* floats: keeps the panels 64-byte aligned */
+enum { PACK_FLOAT32 = 1, PACK_ROUNDED, PACK_TILES };
+enum { ROUNDED_ROWS = 12, ROUNDED_MAX_K = 4096 }; /* A's rounded rows on the stack: 192 KB */
+
 size_t cx__packed_floats(int64_t k, int64_t n) {
     int64_t w = nr();
-    return (size_t)(k * ((n + w - 1) / w * w));
+    size_t panels = (size_t)(k * ((n + w - 1) / w * w)), tiles = cx__bf16_packed_floats(k, n);
+    return PACK_HEADER + (panels > tiles ? panels : tiles);
 }
 
-void cx__pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb, float *packed) {
+static void pack_panels(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb,
+                        float *packed) {
     int64_t w = nr(), panels = (n + w - 1) / w;
     for (int64_t q = 0; q < panels; q++) {
         int64_t j0 = q * w, cols = n - j0 < w ? n - j0 : w;
@@ -57,6 +68,24 @@ void cx__pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb, f
         else
             for (int64_t p = 0; p < k; p++)
                 memcpy(panel + p * w, b + p * ldb + j0, (size_t)cols * sizeof(float));
+    }
+}
+
+void cx__pack_b(bool trans, int64_t k, int64_t n, const float *b, int64_t ldb, float *packed) {
+    int32_t kind = !cx__bf16_matmul()      ? PACK_FLOAT32
+                   : cx__bf16_packable(k) ? PACK_TILES
+                   : k <= ROUNDED_MAX_K    ? PACK_ROUNDED
+                                           : PACK_FLOAT32;
+    memcpy(packed, &kind, sizeof kind);
+    float *data = packed + PACK_HEADER;
+    if (kind == PACK_TILES) {
+        cx__bf16_pack_b(trans, k, n, b, ldb, data);
+        return;
+    }
+    pack_panels(trans, k, n, b, ldb, data);
+    if (kind == PACK_ROUNDED) {
+        int64_t w = nr();
+        cx__bf16_round_in_place(data, (size_t)(k * ((n + w - 1) / w * w)));
     }
 }
 
@@ -131,6 +160,14 @@ DEFINE_KERNEL(kernel_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_storeu
 DEFINE_KERNEL(kernel_avx512, "avx512f", __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, bcast512,
               _mm512_fmadd_ps, _mm512_add_ps, _mm512_setzero_ps())
 
+static void panel_product(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                          const float *packed, bool accumulate, float *c, int64_t ldc) {
+    if (nr() == 32)
+        kernel_avx512(m, n, k, a, lda, packed, accumulate, c, ldc);
+    else
+        kernel_avx2(m, n, k, a, lda, packed, accumulate, c, ldc);
+}
+
 void cx__sgemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                       const float *packed, bool accumulate, float *c, int64_t ldc) {
     if (m <= 0 || n <= 0) return;
@@ -139,8 +176,21 @@ void cx__sgemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t l
             memset(c + i * ldc, 0, (size_t)n * 4);
         return;
     }
-    if (nr() == 32)
-        kernel_avx512(m, n, k, a, lda, packed, accumulate, c, ldc);
-    else
-        kernel_avx2(m, n, k, a, lda, packed, accumulate, c, ldc);
+    int32_t kind;
+    memcpy(&kind, packed, sizeof kind);
+    packed += PACK_HEADER;
+    if (kind == PACK_TILES) {
+        cx__bf16_packed_product(m, n, k, a, lda, packed, accumulate, c, ldc);
+        return;
+    }
+    if (kind == PACK_ROUNDED) {
+        float rows[ROUNDED_ROWS * ROUNDED_MAX_K];
+        for (int64_t i = 0; i < m; i += ROUNDED_ROWS) {
+            int64_t count = m - i < ROUNDED_ROWS ? m - i : ROUNDED_ROWS;
+            cx__bf16_round_rows(count, k, a + i * lda, lda, rows);
+            panel_product(count, n, k, rows, k, packed, accumulate, c + i * ldc, ldc);
+        }
+        return;
+    }
+    panel_product(m, n, k, a, lda, packed, accumulate, c, ldc);
 }
